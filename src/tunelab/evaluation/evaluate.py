@@ -1,0 +1,57 @@
+"""Score a classifier on a split: loss plus the classification metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tunelab.data.batching import Features
+from tunelab.data.labels import LabelSpace
+from tunelab.evaluation.inference import logits_for
+from tunelab.evaluation.metrics import classification_metrics
+from tunelab.tasks import classification as task
+
+
+def score_logits(logits: np.ndarray, y: np.ndarray, labels: LabelSpace, weights=None) -> dict:
+    import torch
+
+    loss = task.loss(
+        torch.from_numpy(logits),
+        torch.from_numpy(y),
+        None if weights is None else torch.as_tensor(weights),
+    )
+    pred, probs = task.predict(logits, labels.multi_label)
+    metrics = classification_metrics(
+        y, pred, labels.names, multi_label=labels.multi_label, probs=probs
+    )
+    return {"loss": float(loss), **metrics}
+
+
+def score_features(
+    model, features: Features, labels: LabelSpace, batch_size: int, pad_id: int
+) -> dict:
+    """Loss and metrics of `model` on tokenized rows with labels."""
+    logits = logits_for(model, features, batch_size, pad_id)
+    return score_logits(logits, features.labels, labels)
+
+
+def evaluate_file(
+    trained, path, *, text=None, text_pair=None, label=None, batch_size: int = 64
+) -> dict:
+    """Metrics of a trained model on a labelled file; columns default to those it trained on."""
+    from tunelab.config.schema import DataConfig
+    from tunelab.data import read_table, require_columns
+
+    cols = trained.meta.get("columns", {})
+    cfg = DataConfig(
+        train=str(path),
+        text=text or cols.get("text", "text"),
+        text_pair=text_pair if text_pair is not None else cols.get("text_pair"),
+        label=label or cols.get("label", "label"),
+    )
+    df = read_table(path)
+    require_columns(df, str(path), [c for c in (cfg.text, cfg.text_pair, cfg.label) if c])
+    split = task.read_split("eval", df, cfg, trained.labels)
+    feats = task.featurize(split, trained.tokenizer, trained.max_length)
+    return score_features(
+        trained.model, feats, trained.labels, batch_size, trained.tokenizer.pad_token_id
+    )

@@ -1,0 +1,43 @@
+"""LoRA through peft: low-rank updates on the chosen linear layers; the task head trains fully.
+
+Saving writes the adapter alone (`adapter_config.json` + `adapter_model.safetensors`, loads
+with `peft`), and with `merge: true` (the default) also the adapter folded into the base, a
+plain model folder that `transformers.pipeline` loads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tunelab.config.schema import MethodConfig
+
+
+def apply(model, cfg: MethodConfig):
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    targets = cfg.target_modules if cfg.target_modules is not None else "all-linear"
+    config = LoraConfig(
+        task_type=TaskType.SEQ_CLS,
+        r=cfg.r,
+        lora_alpha=cfg.alpha if cfg.alpha is not None else 2 * cfg.r,
+        lora_dropout=cfg.dropout,
+        target_modules=targets,
+    )
+    try:
+        return get_peft_model(model, config)
+    except ValueError as exc:
+        from tunelab.errors import ConfigError
+
+        raise ConfigError("method.target_modules", str(exc).splitlines()[0]) from None
+
+
+def save(model, out_dir: Path, cfg: MethodConfig) -> None:
+    """The adapter folded into the base (`merge: true`), or the adapter alone."""
+    if cfg.merge:
+        model = model.merge_and_unload(safe_merge=True)
+    model.save_pretrained(out_dir, safe_serialization=True)
+
+
+def save_adapter(model, out_dir: Path) -> None:
+    """The adapter alone: adapter_config.json + adapter_model.safetensors (loads with peft)."""
+    model.save_pretrained(out_dir, safe_serialization=True)

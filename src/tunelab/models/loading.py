@@ -1,0 +1,137 @@
+"""Load tokenizers and task models from a resolved ModelSource.
+
+Only safetensors weights are loaded and `trust_remote_code` stays off: a model folder can
+not run code on the user's machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from tunelab.errors import ModelSourceError
+from tunelab.models.sources import ModelSource
+
+# Config attributes that hold dropout probabilities, across architectures.
+DROPOUT_KEYS = (
+    "hidden_dropout_prob",
+    "attention_probs_dropout_prob",
+    "hidden_dropout",
+    "attention_dropout",
+    "dropout",
+    "classifier_dropout",
+    "resid_pdrop",
+    "embd_pdrop",
+    "attn_pdrop",
+)
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence transformers' load reports and progress bars (tunelab reports what matters)."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        hf_logging.enable_progress_bar()
+
+
+@contextlib.contextmanager
+def _hub_errors(source: ModelSource) -> Iterator[None]:
+    try:
+        yield
+    except (OSError, ValueError) as exc:
+        if source.kind == "hub":
+            raise ModelSourceError(
+                f"could not load '{source.spec}' from the Hugging Face Hub: {str(exc).splitlines()[0]}"
+            ) from None
+        raise ModelSourceError(
+            f"could not load model '{source.spec}': {str(exc).splitlines()[0]}"
+        ) from None
+
+
+def _load_kwargs(source: ModelSource) -> dict:
+    """Safe defaults for every from_pretrained call; hub ids are checked for reachability first."""
+    kwargs = {"trust_remote_code": False}
+    if source.kind == "hub":
+        from tunelab.models.hub import check_hub_model
+
+        kwargs["local_files_only"] = check_hub_model(source.path)
+    return kwargs
+
+
+def load_config(source: ModelSource, **overrides):
+    from transformers import AutoConfig
+
+    with quiet_transformers(), _hub_errors(source):
+        return AutoConfig.from_pretrained(source.path, **_load_kwargs(source), **overrides)
+
+
+def load_tokenizer(source: ModelSource):
+    """Load the tokenizer and make sure it can pad."""
+    from transformers import AutoTokenizer
+
+    with quiet_transformers(), _hub_errors(source):
+        tok = AutoTokenizer.from_pretrained(source.path, **_load_kwargs(source))
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token or tok.unk_token
+    return tok
+
+
+def dropout_overrides(config, dropout: float | None) -> dict:
+    """Config kwargs that set every dropout probability this architecture has to `dropout`."""
+    if dropout is None:
+        return {}
+    return {
+        k: dropout
+        for k in DROPOUT_KEYS
+        if getattr(config, k, None) is not None or k == "classifier_dropout"
+    }
+
+
+def load_sequence_classifier(
+    source: ModelSource,
+    label_names: list[str],
+    *,
+    multi_label: bool = False,
+    dropout: float | None = None,
+    tokenizer=None,
+):
+    """A pretrained model with a fresh classification head for `label_names`."""
+    from transformers import AutoModelForSequenceClassification
+
+    base_config = load_config(source)
+    config = load_config(
+        source,
+        num_labels=len(label_names),
+        id2label=dict(enumerate(label_names)),
+        label2id={n: i for i, n in enumerate(label_names)},
+        problem_type="multi_label_classification" if multi_label else "single_label_classification",
+        **dropout_overrides(base_config, dropout),
+    )
+    if tokenizer is not None and getattr(config, "pad_token_id", None) is None:
+        config.pad_token_id = tokenizer.pad_token_id
+    with quiet_transformers(), _hub_errors(source):
+        model = AutoModelForSequenceClassification.from_pretrained(
+            source.path,
+            config=config,
+            ignore_mismatched_sizes=True,
+            use_safetensors=True,
+            **_load_kwargs(source),
+        )
+    return model
+
+
+def count_parameters(model) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    total = trainable = 0
+    for p in model.parameters():
+        total += p.numel()
+        if p.requires_grad:
+            trainable += p.numel()
+    return trainable, total

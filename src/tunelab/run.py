@@ -1,0 +1,231 @@
+"""One fine-tuning run from a validated config to a run directory (see DESIGN.md).
+
+Sits above `training` and `evaluation` and wires them: training never imports evaluation,
+so the loop gets its validation scoring as a callback from here.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tunelab.atomic import atomic_dir, atomic_write_json, atomic_write_text
+from tunelab.config import RunConfig
+from tunelab.training import defaults
+from tunelab.training.rundir import prepare_run_dir
+
+
+def library_versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    import tunelab
+
+    out = {"tunelab": tunelab.__version__, "python": platform.python_version()}
+    for name in ("torch", "transformers", "peft", "accelerate", "scikit-learn"):
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def _choose(
+    cfg: RunConfig, n_train: int, lengths, tokenizer, model_config
+) -> tuple[RunConfig, dict]:
+    """Fill the settings the config left open; return the resolved config and the reasons."""
+    chosen: dict[str, dict] = {}
+    data, train = cfg.data.model_copy(), cfg.train.model_copy()
+    if data.max_length is None:
+        data.max_length, why = defaults.choose_max_length(
+            lengths, defaults.model_max_length(tokenizer, model_config)
+        )
+        chosen["data.max_length"] = {"value": data.max_length, "why": why}
+    if train.lr is None:
+        train.lr, why = defaults.choose_lr(cfg.method.name)
+        chosen["train.lr"] = {"value": train.lr, "why": why}
+    if train.epochs is None and train.max_steps is None:
+        train.epochs, why = defaults.choose_epochs(n_train, train.batch_size, train.grad_accum)
+        chosen["train.epochs"] = {"value": train.epochs, "why": why}
+    es = train.early_stopping.model_copy()
+    if es.metric is None:
+        es.metric = "f1_macro"
+        chosen["train.early_stopping.metric"] = {
+            "value": es.metric,
+            "why": "macro F1 weighs every class equally, so it is not fooled by imbalance",
+        }
+    if es.mode is None:
+        from tunelab.evaluation.metrics import primary_metric_mode
+
+        es.mode = primary_metric_mode(es.metric)
+    train.early_stopping = es
+    resolved = cfg.model_copy(update={"data": data, "train": train, "versions": library_versions()})
+    return resolved, chosen
+
+
+def run_training(
+    cfg: RunConfig, *, overwrite: bool = False, resume: bool = False
+) -> dict[str, Any]:
+    import numpy as np
+    import torch
+    from transformers import set_seed
+
+    from tunelab.evaluation.evaluate import score_features
+    from tunelab.methods import get_method
+    from tunelab.models.loading import count_parameters, load_config, load_tokenizer
+    from tunelab.models.sources import resolve_model
+    from tunelab.tasks import get_task
+    from tunelab.training.loop import LoopSettings, train_loop
+
+    t_start = time.perf_counter()
+    run_dir = Path(cfg.output)
+    task = get_task(cfg.task)
+    data = task.load_data(cfg)  # every data error surfaces here, before any weights load
+    source = resolve_model(cfg.model)
+    tokenizer = load_tokenizer(source)
+    prepare_run_dir(run_dir, cfg, overwrite=overwrite, resume=resume)
+
+    train_split = data.splits["train"]
+    lengths = task.featurize(train_split, tokenizer, None).lengths
+    cfg, chosen = _choose(cfg, len(train_split), lengths, tokenizer, load_config(source))
+    for key, c in chosen.items():
+        print(f"default {key} = {c['value']}  ({c['why']})")
+    atomic_write_text(
+        run_dir / "config.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+    )
+    feats = {
+        name: task.featurize(split, tokenizer, cfg.data.max_length)
+        for name, split in data.splits.items()
+    }
+    weights = task.class_weights(train_split.y, data.labels, cfg.train.class_weights)
+    if weights is not None:
+        print(
+            "class weights: "
+            + ", ".join(f"{n}={w:.2f}" for n, w in zip(data.labels.names, weights))
+        )
+
+    set_seed(cfg.train.seed)
+    model = task.load_model(source, data, cfg, tokenizer)
+    method = get_method(cfg.method.name)
+    model = method.apply(model, cfg.method)
+    trainable, total = count_parameters(model)
+    print(
+        f"{cfg.method.name}: training {trainable:,} of {total:,} parameters ({trainable / total:.2%})"
+    )
+    pad_id = tokenizer.pad_token_id
+
+    def evaluate(m) -> dict:
+        return score_features(m, feats["validation"], data.labels, cfg.eval.batch_size, pad_id)
+
+    es = cfg.train.early_stopping
+    settings = LoopSettings(
+        lr=cfg.train.lr,
+        epochs=cfg.train.epochs or 1.0,
+        metric=es.metric,
+        mode=es.mode,
+        pad_id=pad_id,
+        class_weights=None if weights is None else torch.as_tensor(weights),
+    )
+    loop = train_loop(
+        model, feats["train"], cfg.train, settings, run_dir, task.loss, evaluate, resume=resume
+    )
+
+    results: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    for name in ("validation", "test"):
+        if name in feats:
+            results[name] = score_features(
+                model, feats[name], data.labels, cfg.eval.batch_size, pad_id
+            )
+    eval_seconds = time.perf_counter() - t0
+
+    meta = {
+        "task": cfg.task,
+        "labels": data.labels.to_dict(),
+        "max_length": cfg.data.max_length,
+        "columns": {
+            "text": cfg.data.text,
+            "text_pair": cfg.data.text_pair,
+            "label": cfg.data.label,
+        },
+        "base_model": cfg.model,
+        "method": cfg.method.name,
+        "tunelab_version": cfg.versions["tunelab"],
+    }
+    _save_model(run_dir, model, tokenizer, method, cfg, meta)
+
+    from tunelab.evaluation.run_baselines import run_baselines
+
+    baselines, baseline_seconds = run_baselines(cfg, data, source, tokenizer)
+    results["baselines"] = baselines
+    results["timing"] = {
+        "train_seconds": round(loop.train_seconds, 3),
+        "train_samples": loop.train_samples,
+        "samples_per_s": round(loop.samples_per_s, 2),
+        "eval_seconds": round(eval_seconds, 3),
+        "baseline_seconds": baseline_seconds,
+        "total_seconds": round(time.perf_counter() - t_start, 3),
+    }
+    results["run"] = {
+        "model": cfg.model,
+        "task": cfg.task,
+        "method": cfg.method.name,
+        "trainable_params": trainable,
+        "total_params": total,
+        "rows": {name: len(split) for name, split in data.splits.items()},
+        "validation_from_train": data.validation_from_train,
+        "labels": data.labels.names,
+        "steps": loop.steps,
+        "epochs": round(loop.epochs, 3),
+        "stopped_early": loop.stopped_early,
+        "best": loop.best,
+        "class_weights": None if weights is None else [float(w) for w in weights],
+        "defaults_chosen": chosen,
+        "device": "cuda" if torch.cuda.is_available() else "cpu",
+    }
+    atomic_write_json(run_dir / "results.json", results)
+    _write_figures(run_dir, results, cfg)
+    np.random.seed(cfg.train.seed)  # leave global state predictable for callers
+    return results
+
+
+def _save_model(run_dir: Path, model, tokenizer, method, cfg: RunConfig, meta: dict) -> None:
+    """model/ (and adapter/ when LoRA is merged), each written to a temp folder then renamed."""
+    from tunelab.methods.loading import write_meta
+
+    def finish(folder: Path, extra: dict) -> None:
+        tokenizer.save_pretrained(folder)
+        write_meta(folder, {**meta, **extra})
+
+    if hasattr(method, "save_adapter") and cfg.method.merge:
+        with atomic_dir(run_dir / "adapter") as tmp:
+            method.save_adapter(model, tmp)
+            finish(tmp, {"merged": False})
+    with atomic_dir(run_dir / "model") as tmp:
+        method.save(model, tmp, cfg.method)
+        finish(tmp, {"merged": bool(cfg.method.merge) and hasattr(method, "save_adapter")})
+
+
+def _write_figures(run_dir: Path, results: dict, cfg: RunConfig) -> None:
+    from tunelab.evaluation.plots import plot_confusion_matrix
+    from tunelab.evaluation.report import write_report
+    from tunelab.training.loggers import read_metrics
+
+    split = "test" if "test" in results else "validation"
+    cm = results.get(split, {}).get("confusion_matrix")
+    if cm:
+        plot_confusion_matrix(
+            cm,
+            results["run"]["labels"],
+            run_dir / "confusion_matrix.png",
+            title=f"{split} confusion matrix",
+        )
+    write_report(
+        run_dir,
+        results,
+        read_metrics(run_dir),
+        title=f"tunelab run: {cfg.model} / {cfg.method.name} / {cfg.task}",
+    )
