@@ -56,7 +56,10 @@ class MethodConfig(_Strict):
     target_modules: list[str] | str | None = Field(
         None, description="module names or 'all-linear'; None: the attention and FFN projections"
     )
-    merge: bool = Field(False, description="fold the adapter into the base weights when saving")
+    merge: bool = Field(
+        True,
+        description="lora: model/ holds the adapter folded into the base (adapter/ keeps the adapter alone); false: model/ is the adapter",
+    )
 
 
 class EarlyStoppingConfig(_Strict):

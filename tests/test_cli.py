@@ -1,0 +1,326 @@
+"""The `tunelab` command as a user runs it: help, one-line errors, the happy path, the run dir.
+
+Most calls go through `tunelab.cli.main` in-process for speed; a few run the real command in a
+subprocess to prove exit codes and that no traceback reaches the terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from contextlib import redirect_stdout
+from io import StringIO
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import tiny_config, toy_rows, write_jsonl
+
+from tunelab.cli import main
+
+COMMANDS = ["train", "predict", "eval", "models"]
+RUN_DIR = {
+    "config.yaml",
+    "metrics.jsonl",
+    "tensorboard",
+    "checkpoints",
+    "model",
+    "results.json",
+    "report.html",
+    "confusion_matrix.png",
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """On 2 shared CPU cores, OpenMP threads spin against each other: one thread is far faster."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def write_config(folder: Path, model: Path, data: dict, **sections) -> Path:
+    sections.setdefault("train", {"max_steps": 4})
+    cfg = tiny_config(model, data, folder / "out", **sections)
+    path = folder / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    return path
+
+
+def cli(*argv: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "tunelab.cli", *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def expect_error(capsys, argv: list[str], *fragments: str, out: Path | None = None) -> str:
+    """Run the CLI, expect a non-zero exit with one `error:` line holding `fragments`.
+
+    With `out`, also check that no model/ nor results.json was left in that run dir.
+    """
+    code = main(argv)
+    captured = capsys.readouterr()
+    assert code != 0
+    assert "Traceback" not in captured.err + captured.out
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    line = lines[0]
+    assert line.startswith("error: ")
+    for fragment in fragments:
+        assert fragment in line, f"{fragment!r} not in {line!r}"
+    if out is not None:
+        assert not (out / "model").exists()
+        assert not (out / "results.json").exists()
+    return line
+
+
+# --- help ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_help_has_examples(command: str | None) -> None:
+    proc = cli(*([command] if command else []), "--help")
+    assert proc.returncode == 0, proc.stderr
+    assert "examples:" in proc.stdout
+    assert proc.stdout.startswith(f"usage: tunelab {command or ''}".rstrip())
+
+
+# --- bad inputs: one clear line, no traceback, nothing written -----------------------------
+
+
+def test_subprocess_error_exit_code_and_one_line(tmp_path: Path, tiny_model, toy_data) -> None:
+    cfg = write_config(tmp_path, tiny_model, toy_data)
+    missing = tmp_path / "nope.jsonl"
+    proc = cli("train", str(cfg), f"data.train={missing}")
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {missing}: file not found; check the path (relative to the current directory)"
+    ]
+    assert not (tmp_path / "out").exists()
+
+
+def _rows(n: int = 20) -> list[dict]:
+    return toy_rows(n, seed=5)
+
+
+def _write_bytes(path: Path, lines: list[bytes]) -> Path:
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def _jsonl_bytes(rows: list[dict]) -> list[bytes]:
+    return [json.dumps(r).encode() for r in rows]
+
+
+def _empty_text(p: Path) -> Path:
+    rows = _rows()
+    rows[4]["text"] = "   "
+    return write_jsonl(p, rows)
+
+
+def _missing_labels(p: Path) -> Path:
+    rows = _rows()
+    del rows[2]["label"], rows[6]["label"]
+    return write_jsonl(p, rows)
+
+
+def _non_utf8(p: Path) -> Path:
+    lines = _jsonl_bytes(_rows())
+    lines[3] = b'{"text": "caf\xe9 was great", "label": "positive"}'
+    return _write_bytes(p, lines)
+
+
+def _malformed(p: Path) -> Path:
+    lines = _jsonl_bytes(_rows())
+    lines[5] = b'{"text": "a fine film" "label": "positive"}'
+    return _write_bytes(p, lines)
+
+
+DATA_CASES = {
+    "missing file": (lambda p: p, ["file not found"]),
+    "empty file": (lambda p: _write_bytes(p, [b""]), ["empty file"]),
+    "missing column": (
+        lambda p: write_jsonl(p, [{"sentence": r["text"], "label": r["label"]} for r in _rows()]),
+        ["column 'text' not found", "columns are: sentence, label"],
+    ),
+    "empty text": (_empty_text, ["row 5", "column 'text'", "empty text"]),
+    "label missing": (_missing_labels, ["row 3", "column 'label'", "label missing", "rows 3, 7"]),
+    "single class": (
+        lambda p: write_jsonl(p, [{**r, "label": "positive"} for r in _rows()]),
+        ["column 'label'", "at least 2 classes", "only 'positive'"],
+    ),
+    "non-utf8": (_non_utf8, ["row 4", "invalid UTF-8 byte 0xe9", "line 4"]),
+    "malformed jsonl": (_malformed, ["row 6", "invalid JSON"]),
+}
+
+
+@pytest.mark.parametrize("case", list(DATA_CASES))
+def test_bad_training_data(case: str, tmp_path: Path, tiny_model, toy_data, capsys) -> None:
+    make, fragments = DATA_CASES[case]
+    bad = make(tmp_path / "train.jsonl")
+    cfg = write_config(tmp_path, tiny_model, {**toy_data, "train": bad})
+    expect_error(capsys, ["train", str(cfg)], f"{bad}", *fragments, out=tmp_path / "out")
+
+
+def test_unknown_config_key_in_yaml(tmp_path: Path, tiny_model, toy_data, capsys) -> None:
+    cfg = write_config(tmp_path, tiny_model, toy_data, train={"max_steps": 4, "foo": 1})
+    expect_error(capsys, ["train", str(cfg)], "train.foo: unknown key", out=tmp_path / "out")
+
+
+def test_wrong_type_override(tmp_path: Path, tiny_model, toy_data, capsys) -> None:
+    cfg = write_config(tmp_path, tiny_model, toy_data)
+    argv = ["train", str(cfg), "train.batch_size=abc"]
+    expect_error(capsys, argv, "train.batch_size: ", "got 'abc'", out=tmp_path / "out")
+
+
+def test_missing_config_file(tmp_path: Path, capsys) -> None:
+    missing = tmp_path / "nope.yaml"
+    expect_error(capsys, ["train", str(missing)], f"config file not found: {missing}")
+
+
+def test_model_path_does_not_exist(tmp_path: Path, tiny_model, toy_data, capsys) -> None:
+    cfg = write_config(tmp_path, tiny_model, toy_data)
+    nope = tmp_path / "no-such-model"
+    argv = ["train", str(cfg), f"model={nope}"]
+    expect_error(capsys, argv, "model path does not exist", str(nope), out=tmp_path / "out")
+    expect_error(capsys, ["predict", str(nope), "--text", "hi"], "model path does not exist")
+
+
+def test_output_dir_holding_a_run(tmp_path: Path, tiny_model, toy_data, capsys) -> None:
+    cfg = str(write_config(tmp_path, tiny_model, toy_data, train={"max_steps": 2}))
+    out = tmp_path / "out"
+    assert main(["train", cfg]) == 0
+    capsys.readouterr()
+    first = (out / "results.json").read_bytes()
+    weights = (out / "model" / "model.safetensors").stat().st_mtime_ns
+
+    expect_error(capsys, ["train", cfg], f"output '{out}' holds this run already", "--resume")
+    expect_error(
+        capsys,
+        ["train", cfg, "train.max_steps=3"],
+        "holds a different run",
+        "train.max_steps (2 there, 3 now)",
+        "--overwrite",
+    )
+    assert (out / "results.json").read_bytes() == first  # the old run is untouched
+    assert (out / "model" / "model.safetensors").stat().st_mtime_ns == weights
+
+    assert main(["train", cfg, "train.max_steps=3", "--overwrite"]) == 0
+    assert json.loads((out / "results.json").read_text())["run"]["steps"] == 3
+
+
+def test_output_dir_with_foreign_files(tmp_path: Path, tiny_model, toy_data, capsys) -> None:
+    cfg = write_config(tmp_path, tiny_model, toy_data)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "notes.txt").write_text("mine")
+    expect_error(capsys, ["train", str(cfg)], "is not empty and holds no tunelab run")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["notes.txt"]
+
+
+# --- happy path ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_model, toy_data) -> tuple[Path, str]:
+    """One real 20-step run through the CLI: (run dir, what `tunelab train` printed)."""
+    folder = tmp_path_factory.mktemp("cli-run")
+    cfg = write_config(folder, tiny_model, toy_data, train={})
+    stdout = StringIO()
+    with redirect_stdout(stdout):
+        code = main(["train", str(cfg), "train.max_steps=20"])
+    assert code == 0, stdout.getvalue()
+    return folder / "out", stdout.getvalue()
+
+
+def test_train_prints_a_summary(trained) -> None:
+    out, printed = trained
+    assert "trained 20 steps" in printed
+    assert f"model:  {out / 'model'}" in printed
+    assert f"report: {out / 'report.html'}" in printed
+
+
+def test_run_dir_holds_what_design_lists(trained) -> None:
+    out, _ = trained
+    assert {p.name for p in out.iterdir()} == RUN_DIR  # and no half-written temp folders
+
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert {"tunelab", "torch"} <= set(config["versions"])
+    assert config["train"]["max_steps"] == 20 and config["data"]["max_length"] > 0
+
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in records if r["split"] == "train"]
+    assert len(train) == 20  # log_steps=1
+    assert all({"step", "loss", "lr"} <= set(r) for r in train)
+    assert [r["step"] for r in train] == list(range(1, 21))
+    assert any(r["split"] == "validation" and "f1_macro" in r for r in records)
+
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+    assert any((out / "checkpoints").iterdir())
+    for name in ("config.json", "model.safetensors", "tunelab.json"):
+        assert (out / "model" / name).is_file(), name
+
+    results = json.loads((out / "results.json").read_text())
+    assert {"test", "validation", "baselines", "timing", "run"} <= set(results)
+    assert results["run"]["steps"] == 20 and results["test"]["n"] == 80
+    assert "<html" in (out / "report.html").read_text().lower()
+    assert (out / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_model_loads_with_plain_transformers(trained) -> None:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model_dir = trained[0] / "model"
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+    assert model.config.id2label == {0: "negative", 1: "positive"}
+    assert AutoTokenizer.from_pretrained(model_dir)("a film")["input_ids"]
+
+
+def test_predict_json(trained, capsys) -> None:
+    out, _ = trained
+    assert main(["predict", str(out / "model"), "--text", "a great fun film", "--json"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1
+    pred = json.loads(lines[0])
+    assert pred["text"] == "a great fun film"
+    assert set(pred["scores"]) == {"negative", "positive"}
+    assert sum(pred["scores"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert pred["label"] == max(pred["scores"], key=pred["scores"].get)
+    assert pred["score"] == pytest.approx(pred["scores"][pred["label"]])
+
+
+def test_predict_accepts_the_run_dir(trained, capsys) -> None:
+    out, _ = trained
+    assert main(["predict", str(out), "--text", "dull", "--text", "superb", "--json"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 2
+
+
+def test_eval_json_matches_training_results(trained, toy_data, capsys) -> None:
+    out, _ = trained
+    assert main(["eval", str(out / "model"), "--data", str(toy_data["test"]), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert list(got) == ["test"]
+    m = got["test"]
+    assert 0 <= m["accuracy"] <= 1 and 0 <= m["f1_macro"] <= 1
+    assert set(m["per_class"]) == {"negative", "positive"}
+    saved = json.loads((out / "results.json").read_text())["test"]
+    assert m["accuracy"] == pytest.approx(saved["accuracy"])
+    assert m["f1_macro"] == pytest.approx(saved["f1_macro"])
+
+
+def test_models_lists_packaged_aliases(capsys) -> None:
+    assert main(["models"]) == 0
+    assert "all-minilm-l6-v2" in capsys.readouterr().out
+    assert main(["models", "--json"]) == 0
+    names = [r["name"] for r in json.loads(capsys.readouterr().out)]
+    assert "all-minilm-l6-v2" in names and "smollm2-135m-instruct" in names
