@@ -104,14 +104,14 @@ def toy_data(tmp_path_factory) -> dict[str, Path]:
     }
 
 
-def tiny_config(model: Path, data: dict[str, Path], output: Path, **sections) -> dict:
+def tiny_config(model: Path, files: dict[str, Path], output: Path, **sections) -> dict:
     """A fast config on the tiny model; `sections` update the defaults per section."""
     cfg = {
         "model": str(model),
         "task": "classification",
         "data": {
-            "train": str(data["train"]),
-            "validation": str(data["validation"]),
+            "train": str(files["train"]),
+            "validation": str(files["validation"]),
             "text": "text",
             "label": "label",
         },
@@ -120,8 +120,8 @@ def tiny_config(model: Path, data: dict[str, Path], output: Path, **sections) ->
         "eval": {"baselines": []},
         "output": str(output),
     }
-    if "test" in data:
-        cfg["data"]["test"] = str(data["test"])
+    if "test" in files:
+        cfg["data"]["test"] = str(files["test"])
     for key, value in sections.items():
         if isinstance(value, dict):
             cfg.setdefault(key, {}).update(value)

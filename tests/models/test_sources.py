@@ -122,3 +122,11 @@ def test_gguf_alias_converts_once_and_generates(
         )
     answer = tok.decode(ids[0, prompt["input_ids"].shape[1] :], skip_special_tokens=True)
     assert "Paris" in answer, answer
+
+
+def test_dropout_override_reaches_every_dropout(tiny_model):
+    from tunelab.models.loading import load_sequence_classifier
+
+    model = load_sequence_classifier(resolve_model(str(tiny_model)), ["a", "b"], dropout=0.3)
+    probs = {m.p for m in model.modules() if m.__class__.__name__ == "Dropout"}
+    assert probs == {0.3}
