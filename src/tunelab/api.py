@@ -8,7 +8,6 @@ baselines, and write results.json and report.html.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +66,3 @@ def evaluate(
             trained, data, text=text, text_pair=text_pair, label=label, batch_size=batch_size
         )
     }
-
-
-def timed(fn, *args, **kwargs) -> tuple[Any, float]:
-    t0 = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - t0

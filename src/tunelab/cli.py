@@ -121,9 +121,7 @@ def _cmd_train(args) -> int:
         return 0
     split = "test" if "test" in results else "validation"
     print(format_results_table(results, split))
-    from tunelab.config import load_config
-
-    out = Path(load_config(args.config, args.overrides).output)
+    out = Path(results["run"]["output"])
     t = results["timing"]
     print(
         f"\ntrained {results['run']['steps']} steps in {t['train_seconds']:.0f}s ({t['samples_per_s']:.0f} samples/s)"

@@ -34,7 +34,7 @@ def library_versions() -> dict[str, str]:
 
 
 def _choose(
-    cfg: RunConfig, n_train: int, lengths, tokenizer, model_config
+    cfg: RunConfig, task, n_train: int, lengths, tokenizer, model_config
 ) -> tuple[RunConfig, dict]:
     """Fill the settings the config left open; return the resolved config and the reasons."""
     chosen: dict[str, dict] = {}
@@ -52,11 +52,8 @@ def _choose(
         chosen["train.epochs"] = {"value": train.epochs, "why": why}
     es = train.early_stopping.model_copy()
     if es.metric is None:
-        es.metric = "f1_macro"
-        chosen["train.early_stopping.metric"] = {
-            "value": es.metric,
-            "why": "macro F1 weighs every class equally, so it is not fooled by imbalance",
-        }
+        es.metric = task.DEFAULT_METRIC
+        chosen["train.early_stopping.metric"] = {"value": es.metric, "why": task.DEFAULT_METRIC_WHY}
     if es.mode is None:
         from tunelab.evaluation.metrics import primary_metric_mode
 
@@ -69,7 +66,6 @@ def _choose(
 def run_training(
     cfg: RunConfig, *, overwrite: bool = False, resume: bool = False
 ) -> dict[str, Any]:
-    import numpy as np
     import torch
     from transformers import set_seed
 
@@ -90,7 +86,7 @@ def run_training(
 
     train_split = data.splits["train"]
     lengths = task.featurize(train_split, tokenizer, None).lengths
-    cfg, chosen = _choose(cfg, len(train_split), lengths, tokenizer, load_config(source))
+    cfg, chosen = _choose(cfg, task, len(train_split), lengths, tokenizer, load_config(source))
     for key, c in chosen.items():
         print(f"default {key} = {c['value']}  ({c['why']})")
     atomic_write_text(
@@ -173,6 +169,7 @@ def run_training(
         "model": cfg.model,
         "task": cfg.task,
         "method": cfg.method.name,
+        "output": str(run_dir),
         "trainable_params": trainable,
         "total_params": total,
         "rows": {name: len(split) for name, split in data.splits.items()},
@@ -188,7 +185,6 @@ def run_training(
     }
     atomic_write_json(run_dir / "results.json", results)
     _write_figures(run_dir, results, cfg)
-    np.random.seed(cfg.train.seed)  # leave global state predictable for callers
     return results
 
 

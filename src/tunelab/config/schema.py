@@ -78,7 +78,7 @@ class TrainConfig(_Strict):
     batch_size: int = Field(32, gt=0)
     grad_accum: int = Field(1, ge=1, description="micro-batches per optimizer step")
     lr: float | None = Field(
-        None, gt=0, description="None: by method (full 5e-5, freeze 1e-4, lora 5e-4)"
+        None, gt=0, description="None: by method (full 5e-5, freeze 2e-4, lora 1e-3)"
     )
     weight_decay: float = Field(0.01, ge=0)
     warmup_ratio: float = Field(0.06, ge=0, lt=1)

@@ -11,14 +11,11 @@ from tunelab.evaluation.metrics import classification_metrics
 from tunelab.tasks import classification as task
 
 
-def score_logits(logits: np.ndarray, y: np.ndarray, labels: LabelSpace, weights=None) -> dict:
+def score_logits(logits: np.ndarray, y: np.ndarray, labels: LabelSpace) -> dict:
+    """Unweighted loss plus the classification metrics of logits (N, C) against labels."""
     import torch
 
-    loss = task.loss(
-        torch.from_numpy(logits),
-        torch.from_numpy(y),
-        None if weights is None else torch.as_tensor(weights),
-    )
+    loss = task.loss(torch.from_numpy(logits), torch.from_numpy(y))
     pred, probs = task.predict(logits, labels.multi_label)
     metrics = classification_metrics(
         y, pred, labels.names, multi_label=labels.multi_label, probs=probs

@@ -63,9 +63,11 @@ def list_models() -> list[dict]:
             target = where / m.gguf_file if m.gguf_file else where
             row["path"] = str(target)
             row["disk_mb"] = round(_disk_bytes(target) / 2**20, 1)
-            row["params"] = gguf_params(target) if m.gguf_file else safetensors_params(where)
+            row["params"] = safetensors_params(where)
             if m.gguf_file:
                 cache = cached_dir(target)
+                # the converted cache answers from a header; the .gguf itself needs a full scan
+                row["params"] = safetensors_params(cache) if cache.exists() else gguf_params(target)
                 row["note"] = (
                     f"converted once to safetensors: {cache}"
                     if cache.exists()

@@ -20,6 +20,7 @@ from tunelab.data.batching import Features
 
 NAME = "classification"
 DEFAULT_METRIC = "f1_macro"
+DEFAULT_METRIC_WHY = "macro F1 weighs every class equally, so it is not fooled by imbalance"
 
 
 @dataclass
