@@ -40,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="tunelab",
         description="Fine-tune pretrained language models and take them to production.",
-        epilog='examples:\n  tunelab train examples/sst2.yaml\n  tunelab predict runs/sst2/model --text "a gripping film"\n  tunelab models',
+        epilog='examples:\n  tunelab train examples/sst2.yaml\n  tunelab predict runs/sst2/model --text "a gripping film"\n  tunelab data inspect data.csv --text review\n  tunelab models',
         formatter_class=fmt,
     )
     p.add_argument("--version", action="store_true", help="print the version and exit")
@@ -100,6 +100,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--batch-size", type=int, default=64)
     ev.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
+    from tunelab import cli_data
+
+    cli_data.add_parser(sub)
 
     m = sub.add_parser(
         "models",
@@ -214,7 +218,19 @@ def _cmd_models(args) -> int:
     return 0
 
 
-COMMANDS = {"train": _cmd_train, "predict": _cmd_predict, "eval": _cmd_eval, "models": _cmd_models}
+def _cmd_data(args) -> int:
+    from tunelab import cli_data
+
+    return cli_data.main(args)
+
+
+COMMANDS = {
+    "train": _cmd_train,
+    "predict": _cmd_predict,
+    "eval": _cmd_eval,
+    "models": _cmd_models,
+    "data": _cmd_data,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -63,6 +63,24 @@ def _choose(
     return resolved, chosen
 
 
+def _prepared(cfg: RunConfig) -> RunConfig:
+    """With `data.prepare:`, run (or reuse) the prepare stage and read its splits instead."""
+    if cfg.data.prepare is None:
+        return cfg
+    from tunelab.data.prepare import prepare
+
+    result = prepare(cfg.data, cfg.output)
+    files = {
+        split: str(result.files.get(split)) if split in result.files else None
+        for split in ("train", "validation", "test")
+    }
+    data = cfg.data.model_copy(update={**files, "prepare": None})
+    train = cfg.train
+    if result.class_weights and train.class_weights == "auto":
+        train = train.model_copy(update={"class_weights": "balanced"})
+    return cfg.model_copy(update={"data": data, "train": train})
+
+
 def run_training(
     cfg: RunConfig, *, overwrite: bool = False, resume: bool = False
 ) -> dict[str, Any]:
@@ -79,7 +97,8 @@ def run_training(
     t_start = time.perf_counter()
     run_dir = Path(cfg.output)
     task = get_task(cfg.task)
-    data = task.load_data(cfg)  # every data error surfaces here, before any weights load
+    data_cfg = _prepared(cfg)  # the config as the data is read: prepared splits when asked for
+    data = task.load_data(data_cfg)  # every data error surfaces here, before any weights load
     source = resolve_model(cfg.model)
     tokenizer = load_tokenizer(source)
     prepare_run_dir(run_dir, cfg, overwrite=overwrite, resume=resume)
@@ -96,7 +115,7 @@ def run_training(
         name: task.featurize(split, tokenizer, cfg.data.max_length)
         for name, split in data.splits.items()
     }
-    weights = task.class_weights(train_split.y, data.labels, cfg.train.class_weights)
+    weights = task.class_weights(train_split.y, data.labels, data_cfg.train.class_weights)
     if weights is not None:
         print(
             "class weights: "

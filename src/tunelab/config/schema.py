@@ -136,7 +136,8 @@ class PrepareConfig(_Strict):
     """`tunelab data prepare` / the prepare stage of `tunelab train`; every step optional."""
 
     output: str | None = Field(
-        None, description="folder for the prepared splits; None: <output>/prepared"
+        None,
+        description="folder for the prepared splits; None: <output>-prepared beside the run folder",
     )
     format: Literal["jsonl", "parquet"] = "jsonl"
     group: str | None = Field(

@@ -1,0 +1,49 @@
+"""`tunelab data preview`: rows as the model will see them, after tokenizing."""
+
+from __future__ import annotations
+
+from tunelab.config import RunConfig
+
+
+def preview_rows(cfg: RunConfig, split: str = "train", n: int = 5) -> list[dict]:
+    """The first `n` rows of `split`: text, label, token pieces, and whether they were cut."""
+    from tunelab.models.loading import load_tokenizer
+    from tunelab.models.sources import resolve_model
+    from tunelab.tasks import get_task
+
+    task = get_task(cfg.task)
+    data = task.load_data(cfg)
+    if split not in data.splits:
+        from tunelab.errors import ConfigError
+
+        raise ConfigError(
+            "--split", f"no such split; have {sorted(data.splits)}", split, has_value=True
+        )
+    part = data.splits[split]
+    tokenizer = load_tokenizer(resolve_model(cfg.model))
+    max_length = cfg.data.max_length or min(getattr(tokenizer, "model_max_length", 512), 512)
+    rows = []
+    for i in range(min(n, len(part))):
+        pair = part.pairs[i] if part.pairs else None
+        full = tokenizer(part.texts[i], pair)["input_ids"]
+        ids = full[:max_length] if len(full) > max_length else full
+        label = part.y[i]
+        names = data.labels.names
+        shown = (
+            [names[j] for j, on in enumerate(label) if on]
+            if data.labels.multi_label
+            else names[int(label)]
+        )
+        rows.append(
+            {
+                "row": part.rows[i] if part.rows else i + 1,
+                "text": part.texts[i],
+                "text_pair": pair,
+                "label": shown,
+                "label_id": label.tolist() if hasattr(label, "tolist") else label,
+                "tokens": tokenizer.convert_ids_to_tokens(ids),
+                "n_tokens": len(full),
+                "truncated": len(full) > max_length,
+            }
+        )
+    return rows
