@@ -39,9 +39,15 @@ class Prepared:
 @dataclass
 class _Log:
     steps: list[dict] = field(default_factory=list)
+    last: float = field(default_factory=time.perf_counter)
 
     def add(self, step: str, rows_in: int, rows_out: int, **details) -> None:
-        self.steps.append({"step": step, "rows_in": rows_in, "rows_out": rows_out, **details})
+        """Record a finished step; its time is the time since the previous record."""
+        now = time.perf_counter()
+        seconds, self.last = round(now - self.last, 3), now
+        self.steps.append(
+            {"step": step, "rows_in": rows_in, "rows_out": rows_out, "seconds": seconds, **details}
+        )
         print(
             f"prepare: {step:<10s} {rows_in:>8,} -> {rows_out:>8,} rows  {_brief(details)}",
             flush=True,
@@ -97,6 +103,7 @@ def prepare(data: DataConfig, run_output: str, *, force: bool = False) -> Prepar
     )  # mixed types etc. fail here
     rows_in = sum(len(df) for df in frames.values())
     log = _Log()
+    log.add("read", rows_in, rows_in)
     text_cols = [c for c in (data.text, data.text_pair) if c]
 
     from tunelab.data import prepare_steps as steps
