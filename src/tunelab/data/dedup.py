@@ -66,13 +66,12 @@ def near_groups(
 
     Two texts are near-duplicates when the MinHash estimate of the Jaccard similarity of
     their word 3-gram shingles (of `dedup_key`; a text under 3 words uses its word set) is
-    >= `threshold`. LSH banding proposes candidate pairs and each candidate is verified on
-    the full signature, so a false LSH candidate costs a comparison, never precision. That
-    is why the (bands, rows) choice weights misses 0.95 against 0.05 for false candidates
-    (`lsh_params`); datasketch's equal weights (0.5, for a comparison) give (9, 13) at
-    0.8/128, which proposes only 40% of the pairs at similarity 0.8 and 69% at 0.85.
-    Groups are connected components of verified pairs; exact duplicates always group.
-    Sorted groups, ordered by first position; deterministic in `seed`.
+    >= `threshold`. LSH banding proposes candidate pairs, each verified on the full
+    signature: a false candidate costs a comparison, never precision. So the banding
+    (`lsh_params`) weights misses 0.95 against 0.05; datasketch's equal weights (0.5)
+    give (9, 13) at 0.8/128, proposing only 40% of pairs at similarity 0.8, 69% at 0.85.
+    Groups are connected components of verified pairs (exact duplicates always group),
+    sorted, ordered by first position; deterministic in `seed`.
     """
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold must be in (0, 1], got {threshold}")
@@ -164,8 +163,7 @@ def resolve_duplicates(
     if policy not in ("majority", "drop"):
         raise ValueError(f"policy must be 'majority' or 'drop', got {policy!r}")
     drop: list[int] = []
-    stats = {"groups": len(groups), "rows_dropped": 0, "conflicting_groups": 0}
-    stats["conflict_rows_dropped"] = 0
+    stats = dict.fromkeys(["rows_dropped", "conflicting_groups", "conflict_rows_dropped"], 0)
     for group in groups:
         keys = [_label_key(labels[i]) for i in group] if labels is not None else None
         if keys is None or len(set(keys)) == 1:
@@ -180,8 +178,7 @@ def resolve_duplicates(
             gone = [i for i in group if i != keep]
         drop.extend(gone)
         stats["conflict_rows_dropped"] += len(gone)
-    stats["rows_dropped"] = len(drop)
-    return sorted(drop), stats
+    return sorted(drop), {"groups": len(groups), **stats, "rows_dropped": len(drop)}
 
 
 def _label_key(label: object) -> object:
@@ -222,12 +219,9 @@ def _shingles(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     h = word_hash[codes]  # (W,) one per word of every text
     text_of = np.repeat(np.arange(len(texts)), lengths)
     pos = np.arange(len(h)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    if len(h) >= 3:
-        gram = _mix(h[:-2] * _K[0] + h[1:-1] * _K[1] + h[2:] * _K[2])  # (W-2,)
-        ok = pos[:-2] <= lengths[text_of[:-2]] - 3
-        parts, owners = [gram[ok]], [text_of[:-2][ok]]
-    else:
-        parts, owners = [], []
+    gram = _mix(h[:-2] * _K[0] + h[1:-1] * _K[1] + h[2:] * _K[2])  # (W-2,) any window
+    ok = pos[:-2] <= lengths[text_of[:-2]] - 3  # windows inside one text
+    parts, owners = [gram[ok]], [text_of[:-2][ok]]
     short = lengths[text_of] < 3
     parts.append(_mix(h[short] ^ _SHORT))
     owners.append(text_of[short])

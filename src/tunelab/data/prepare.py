@@ -92,6 +92,7 @@ def prepare(data: DataConfig, run_output: str, *, force: bool = False) -> Prepar
         )
 
     t0 = time.perf_counter()
+    log = _Log()
     frames = {s: read_table(p) for s, p in inputs.items()}
     columns = [c for c in (data.text, data.text_pair, data.label) if c]
     for df in frames.values():
@@ -102,7 +103,6 @@ def prepare(data: DataConfig, run_output: str, *, force: bool = False) -> Prepar
         list(frames.values()), data.label, data.label_names
     )  # mixed types etc. fail here
     rows_in = sum(len(df) for df in frames.values())
-    log = _Log()
     log.add("read", rows_in, rows_in)
     text_cols = [c for c in (data.text, data.text_pair) if c]
 

@@ -107,7 +107,7 @@ def deduplicate(
     frames: Frames, text_cols: list[str], label: str, cfg: DedupConfig, seed: int, log
 ) -> Frames:
     """Exact (normalized) then near duplicates, within each split; conflicts by policy."""
-    from tunelab.data.dedup import dedup_key, exact_groups, near_groups, resolve_duplicates
+    from tunelab.data.dedup import exact_groups, near_groups, resolve_duplicates
 
     out, rows_in = {}, 0
     stats = {"exact_rows": 0, "near_rows": 0, "conflicting_groups": 0}
@@ -118,7 +118,7 @@ def deduplicate(
                 continue
             texts = _joined(df, text_cols)
             if kind == "exact":
-                groups = exact_groups([dedup_key(t) for t in texts])
+                groups = exact_groups(texts)  # normalizes with dedup_key itself
             else:
                 groups = near_groups(
                     texts, threshold=cfg.threshold, num_perm=cfg.num_perm, seed=seed
