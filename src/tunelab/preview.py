@@ -26,7 +26,9 @@ def preview_rows(cfg: RunConfig, split: str = "train", n: int = 5) -> list[dict]
     for i in range(min(n, len(part))):
         pair = part.pairs[i] if part.pairs else None
         full = tokenizer(part.texts[i], pair)["input_ids"]
-        ids = full[:max_length] if len(full) > max_length else full
+        ids = tokenizer(part.texts[i], pair, truncation=True, max_length=max_length)[
+            "input_ids"
+        ]  # what the model gets
         label = part.y[i]
         names = data.labels.names
         shown = (
