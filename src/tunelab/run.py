@@ -87,7 +87,7 @@ def run_training(
     import torch
     from transformers import set_seed
 
-    from tunelab.evaluation.evaluate import score_features
+    from tunelab.evaluation.scoring import scorer
     from tunelab.methods import get_method
     from tunelab.models.loading import count_parameters, load_config, load_tokenizer
     from tunelab.models.sources import resolve_model
@@ -115,7 +115,9 @@ def run_training(
         name: task.featurize(split, tokenizer, cfg.data.max_length)
         for name, split in data.splits.items()
     }
-    weights = task.class_weights(train_split.y, data.labels, data_cfg.train.class_weights)
+    weights = task.class_weights(
+        getattr(train_split, "y", None), data.labels, data_cfg.train.class_weights
+    )
     if weights is not None:
         print(
             "class weights: "
@@ -125,15 +127,26 @@ def run_training(
     set_seed(cfg.train.seed)
     model = task.load_model(source, data, cfg, tokenizer)
     method = get_method(cfg.method.name)
-    model = method.apply(model, cfg.method)
+    model = method.apply(model, cfg.method, cfg.task)
     trainable, total = count_parameters(model)
     print(
         f"{cfg.method.name}: training {trainable:,} of {total:,} parameters ({trainable / total:.2%})"
     )
     pad_id = tokenizer.pad_token_id
 
+    score = scorer(cfg.task)
+
     def evaluate(m) -> dict:
-        return score_features(m, feats["validation"], data.labels, cfg.eval.batch_size, pad_id)
+        return score(m, feats["validation"], data.labels, cfg.eval.batch_size, pad_id)
+
+    base_scores = {}
+    if getattr(task, "SCORE_BASE_MODEL", False) and not resume:
+        # what fine-tuning starts from, on the same splits (e.g. masked-LM perplexity)
+        base_scores = {
+            n: score(model, feats[n], data.labels, cfg.eval.batch_size, pad_id)
+            for n in ("validation", "test")
+            if n in feats
+        }
 
     es = cfg.train.early_stopping
     settings = LoopSettings(
@@ -143,6 +156,7 @@ def run_training(
         mode=es.mode,
         pad_id=pad_id,
         class_weights=None if weights is None else torch.as_tensor(weights),
+        **({"collate": task.collate} if hasattr(task, "collate") else {}),
     )
     loop = train_loop(
         model, feats["train"], cfg.train, settings, run_dir, task.loss, evaluate, resume=resume
@@ -152,14 +166,12 @@ def run_training(
     t0 = time.perf_counter()
     for name in ("validation", "test"):
         if name in feats:
-            results[name] = score_features(
-                model, feats[name], data.labels, cfg.eval.batch_size, pad_id
-            )
+            results[name] = score(model, feats[name], data.labels, cfg.eval.batch_size, pad_id)
     eval_seconds = time.perf_counter() - t0
 
     meta = {
         "task": cfg.task,
-        "labels": data.labels.to_dict(),
+        "labels": data.labels.to_dict() if data.labels else None,
         "max_length": cfg.data.max_length,
         "columns": {
             "text": cfg.data.text,
@@ -172,9 +184,13 @@ def run_training(
     }
     _save_model(run_dir, model, tokenizer, method, cfg, meta)
 
-    from tunelab.evaluation.run_baselines import run_baselines
+    baselines, baseline_seconds = {}, {}
+    if cfg.task == "classification":
+        from tunelab.evaluation.run_baselines import run_baselines
 
-    baselines, baseline_seconds = run_baselines(cfg, data, source, tokenizer)
+        baselines, baseline_seconds = run_baselines(cfg, data, source, tokenizer)
+    if base_scores:
+        baselines["base_model"] = base_scores
     results["baselines"] = baselines
     results["timing"] = {
         "train_seconds": round(loop.train_seconds, 3),
@@ -193,7 +209,7 @@ def run_training(
         "total_params": total,
         "rows": {name: len(split) for name, split in data.splits.items()},
         "validation_from_train": data.validation_from_train,
-        "labels": data.labels.names,
+        "labels": data.labels.names if data.labels else None,
         "steps": loop.steps,
         "epochs": round(loop.epochs, 3),
         "stopped_early": loop.stopped_early,

@@ -18,7 +18,7 @@ class Features:
     """Tokenized rows: `columns` maps input names to lists of token-id lists."""
 
     columns: dict[str, list[list[int]]]
-    labels: np.ndarray | None = None
+    labels: np.ndarray | None = None  # (N,), (N, C), or an object array of per-token lists
 
     def __len__(self) -> int:
         return len(self.columns["input_ids"])
@@ -74,5 +74,11 @@ def collate(features: Features, index: np.ndarray, pad_id: int, pad_to_multiple:
             out[j, : len(values[i])] = values[i]
         batch[name] = torch.from_numpy(out)
     if features.labels is not None:
-        batch["labels"] = torch.from_numpy(features.labels[index])
+        labels = features.labels[index]
+        if labels.dtype == object:  # per-token labels (token classification): pad with -100
+            out = np.full((len(index), longest), -100, dtype=np.int64)  # (B, T)
+            for j, row in enumerate(labels):
+                out[j, : len(row)] = row
+            labels = out
+        batch["labels"] = torch.from_numpy(labels)
     return batch

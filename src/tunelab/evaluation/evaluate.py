@@ -34,10 +34,14 @@ def score_features(
 def evaluate_file(
     trained, path, *, text=None, text_pair=None, label=None, batch_size: int = 64
 ) -> dict:
-    """Metrics of a trained model on a labelled file; columns default to those it trained on."""
+    """Metrics of a trained model on a labelled file; columns default to those it trained on.
+    The saved model's task (tunelab.json) decides how rows are read and scored."""
     from tunelab.config.schema import DataConfig
     from tunelab.data import read_table, require_columns
+    from tunelab.evaluation.scoring import scorer
+    from tunelab.tasks import get_task
 
+    task_module = get_task(trained.task)
     cols = trained.meta.get("columns", {})
     cfg = DataConfig(
         train=str(path),
@@ -46,9 +50,9 @@ def evaluate_file(
         label=label or cols.get("label", "label"),
     )
     df = read_table(path)
-    require_columns(df, str(path), [c for c in (cfg.text, cfg.text_pair, cfg.label) if c])
-    split = task.read_split("eval", df, cfg, trained.labels)
-    feats = task.featurize(split, trained.tokenizer, trained.max_length)
-    return score_features(
-        trained.model, feats, trained.labels, batch_size, trained.tokenizer.pad_token_id
-    )
+    needed = [cfg.text, cfg.text_pair] + ([cfg.label] if trained.labels is not None else [])
+    require_columns(df, str(path), [c for c in needed if c])
+    split = task_module.read_split("eval", df, cfg, trained.labels)
+    feats = task_module.featurize(split, trained.tokenizer, trained.max_length)
+    pad_id = trained.tokenizer.pad_token_id
+    return scorer(trained.task)(trained.model, feats, trained.labels, batch_size, pad_id)

@@ -16,10 +16,11 @@ import numpy as np
 def primary_metric_mode(name: str) -> Literal["max", "min"]:
     """Whether a larger ("max") or smaller ("min") value of metric `name` is better.
 
-    Losses are minimised, every other metric here (accuracy, f1, precision, ...) maximised.
-    A split prefix such as "validation_loss" or "eval_loss" is understood.
+    Losses, perplexity and error rates are minimised, every other metric here (accuracy, f1,
+    precision, ...) maximised. A split prefix such as "validation_loss" or "eval_loss" is understood.
     """
-    return "min" if name.rsplit("/", 1)[-1].endswith("loss") else "max"
+    base = name.rsplit("/", 1)[-1]
+    return "min" if base.endswith(("loss", "perplexity")) or base in ("ece",) else "max"
 
 
 def _as_array(y: Any) -> np.ndarray:

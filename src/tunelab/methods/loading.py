@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tunelab.data.labels import LabelSpace
 from tunelab.errors import ModelSourceError
-from tunelab.models.loading import load_sequence_classifier, load_tokenizer, quiet_transformers
+from tunelab.models.loading import load_tokenizer, quiet_transformers
 from tunelab.models.sources import ModelSource, resolve_model
 
 META_FILE = "tunelab.json"
@@ -23,9 +23,24 @@ META_FILE = "tunelab.json"
 class TrainedModel:
     model: object
     tokenizer: object
-    labels: LabelSpace
+    labels: LabelSpace | None  # None for tasks without labels (mlm)
     max_length: int
     meta: dict
+
+    @property
+    def task(self) -> str:
+        return self.meta.get("task", "classification")
+
+
+def auto_class(task: str):
+    """The transformers Auto class whose head fits `task`."""
+    import transformers
+
+    return {
+        "classification": transformers.AutoModelForSequenceClassification,
+        "token-classification": transformers.AutoModelForTokenClassification,
+        "mlm": transformers.AutoModelForMaskedLM,
+    }[task]
 
 
 def write_meta(model_dir: Path, meta: dict) -> None:
@@ -59,41 +74,61 @@ def load_trained(path: str | Path) -> TrainedModel:
     return TrainedModel(model, tokenizer, labels, max_length, meta)
 
 
-def _labels_from_config(config) -> LabelSpace:
+def _labels_from_config(config, task: str) -> LabelSpace | None:
+    if task == "mlm":
+        return None
     names = [config.id2label[i] for i in sorted(config.id2label)]
     return LabelSpace(names=names, multi_label=config.problem_type == "multi_label_classification")
 
 
 def _load_plain(source: ModelSource, meta: dict):
-    from transformers import AutoModelForSequenceClassification
-
+    task = meta.get("task", "classification")
     tokenizer = load_tokenizer(source)
     with quiet_transformers():
-        model = AutoModelForSequenceClassification.from_pretrained(
-            source.path, use_safetensors=True
-        )
+        model = auto_class(task).from_pretrained(source.path, use_safetensors=True)
     labels = (
         LabelSpace.from_dict(meta["labels"])
-        if "labels" in meta
-        else _labels_from_config(model.config)
+        if meta.get("labels")
+        else _labels_from_config(model.config, task)
     )
     return model, tokenizer, labels
 
 
 def _load_adapter(model_dir: Path, meta: dict):
+    """Base model with the task's head (labels from tunelab.json), then the adapter on top."""
     from peft import PeftModel
 
-    if "labels" not in meta:
+    task = meta.get("task", "classification")
+    if task != "mlm" and not meta.get("labels"):
         raise ModelSourceError(
             f"{model_dir}: adapter folder without {META_FILE}; cannot tell its labels"
         )
-    labels = LabelSpace.from_dict(meta["labels"])
+    labels = LabelSpace.from_dict(meta["labels"]) if meta.get("labels") else None
     config = json.loads((model_dir / "adapter_config.json").read_text())
     base = resolve_model(meta.get("base_model") or config["base_model_name_or_path"])
     tokenizer = load_tokenizer(ModelSource(str(model_dir), "local", str(model_dir)))
-    base_model = load_sequence_classifier(
-        base, labels.names, multi_label=labels.multi_label, tokenizer=tokenizer
-    )
+    head = {}
+    if labels is not None:
+        head = {
+            "num_labels": labels.num_labels,
+            "id2label": dict(enumerate(labels.names)),
+            "label2id": {n: i for i, n in enumerate(labels.names)},
+        }
+        if task == "classification":
+            head["problem_type"] = (
+                "multi_label_classification"
+                if labels.multi_label
+                else "single_label_classification"
+            )
     with quiet_transformers():
+        base_model = auto_class(task).from_pretrained(
+            base.path,
+            use_safetensors=True,
+            trust_remote_code=False,
+            ignore_mismatched_sizes=True,
+            **head,
+        )
+        if getattr(base_model.config, "pad_token_id", None) is None:
+            base_model.config.pad_token_id = tokenizer.pad_token_id
         model = PeftModel.from_pretrained(base_model, str(model_dir))
     return model, tokenizer, labels

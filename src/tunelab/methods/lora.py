@@ -12,12 +12,17 @@ from pathlib import Path
 from tunelab.config.schema import MethodConfig
 
 
-def apply(model, cfg: MethodConfig):
+def apply(model, cfg: MethodConfig, task: str = "classification"):
+    """Wrap `model` with LoRA; the task picks peft's task type (which head trains fully)."""
     from peft import LoraConfig, TaskType, get_peft_model
 
     targets = cfg.target_modules if cfg.target_modules is not None else "all-linear"
+    task_type = {
+        "classification": TaskType.SEQ_CLS,
+        "token-classification": TaskType.TOKEN_CLS,
+    }.get(task)
     config = LoraConfig(
-        task_type=TaskType.SEQ_CLS,
+        task_type=task_type,
         r=cfg.r,
         lora_alpha=cfg.alpha if cfg.alpha is not None else 2 * cfg.r,
         lora_dropout=cfg.dropout,

@@ -17,7 +17,11 @@ from types import ModuleType
 def get_task(name: str) -> ModuleType:
     import importlib
 
-    module = {"classification": "classification"}.get(name)
+    module = {
+        "classification": "classification",
+        "token-classification": "token_classification",
+        "mlm": "mlm",
+    }.get(name)
     if module is None:
         from tunelab.errors import ConfigError
 

@@ -34,6 +34,7 @@ class LoopSettings:
     mode: str  # "max" | "min"
     pad_id: int
     class_weights: torch.Tensor | None = None
+    collate: Callable = collate  # the task's own (e.g. masked-LM masking), else dynamic padding
 
 
 @dataclass
@@ -189,7 +190,7 @@ def train_loop(
                     for index in group:
                         batch = {
                             k: v.to(accelerator.device)
-                            for k, v in collate(train, index, settings.pad_id).items()
+                            for k, v in settings.collate(train, index, settings.pad_id).items()
                         }
                         labels = batch.pop("labels")
                         with accelerator.autocast():
