@@ -39,11 +39,25 @@ def train(
 def predict(
     model: str | Path, texts: list[str], pairs: list[str] | None = None, batch_size: int = 64
 ) -> list[dict]:
-    """Labels and scores for `texts` from a trained model folder (or run folder)."""
-    from tunelab.evaluation.inference import predict_texts
+    """Labels and scores (classification) or entities with spans (token classification) for
+    `texts` from a trained model folder (or run folder)."""
     from tunelab.methods.loading import load_trained
 
-    return predict_texts(load_trained(model), texts, pairs, batch_size)
+    trained = load_trained(model)
+    if trained.task == "token-classification":
+        from tunelab.evaluation.ner import predict_entities
+
+        return predict_entities(trained, texts)
+    if trained.task != "classification":
+        from tunelab.errors import TunelabError
+
+        raise TunelabError(
+            f"{model}: a '{trained.task}' model does not label texts; use it as `model:` of a "
+            "classification or token-classification run"
+        )
+    from tunelab.evaluation.inference import predict_texts
+
+    return predict_texts(trained, texts, pairs, batch_size)
 
 
 def evaluate(

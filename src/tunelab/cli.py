@@ -24,7 +24,8 @@ patience,min_delta}}, eval.{batch_size,baselines}. See docs/config.md.""",
   tunelab predict runs/sst2/model --text "a gripping, beautifully shot film"
   tunelab predict runs/sst2 --text "great" --text "dull" --json
   tunelab predict runs/rte/model --text "A man sleeps." --pair "Someone is awake."
-  tunelab predict runs/sst2/model --file reviews.csv --column review --json""",
+  tunelab predict runs/sst2/model --file reviews.csv --column review --json
+  tunelab predict runs/conll-ner/model --text "Angela Merkel visited Paris ."   # entities with spans""",
     "eval": """examples:
   tunelab eval runs/sst2/model --data examples/data/sst2/test.jsonl
   tunelab eval runs/sst2/model --data data.csv --json
@@ -124,7 +125,21 @@ def _cmd_train(args) -> int:
         print(json.dumps(results, indent=2))
         return 0
     split = "test" if "test" in results else "validation"
-    print(format_results_table(results, split))
+    if results["run"]["task"] == "classification":
+        print(format_results_table(results, split))
+    else:
+        rows = [("fine-tuned", results.get(split, {}))] + [
+            (name, b.get(split, {})) for name, b in results.get("baselines", {}).items()
+        ]
+        keys = [
+            k for k, v in results.get(split, {}).items() if isinstance(v, (int, float)) and k != "n"
+        ][:6]
+        print(f"{split}\n{'model':12s} " + " ".join(f"{k:>14s}" for k in keys))
+        for name, m in rows:
+            print(
+                f"{name:12s} "
+                + " ".join(f"{m[k]:14.4f}" if k in m else f"{'-':>14s}" for k in keys)
+            )
     out = Path(results["run"]["output"])
     t = results["timing"]
     print(
@@ -153,6 +168,11 @@ def _cmd_predict(args) -> int:
     for text, pred in zip(texts, api.predict(args.model, texts, pairs, args.batch_size)):
         if args.json:
             print(json.dumps({"text": text, **pred}))
+        elif "entities" in pred:
+            shown = ", ".join(
+                f"{e['text']} [{e['type']} {e['start']}:{e['end']}]" for e in pred["entities"]
+            )
+            print(f"{shown or '-'}\t{text}")
         elif "label" in pred:
             print(f"{pred['label']}\t{pred['score']:.4f}\t{text}")
         else:
@@ -184,6 +204,11 @@ def _cmd_eval(args) -> int:
         "f1_weighted",
         "precision_macro",
         "recall_macro",
+        "f1",
+        "precision",
+        "recall",
+        "perplexity",
+        "masked_accuracy",
         "loss",
     ):
         if key in m:

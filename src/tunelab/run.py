@@ -33,17 +33,23 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def _choose(
-    cfg: RunConfig, task, n_train: int, lengths, tokenizer, model_config
+def _choose_max_length(
+    cfg: RunConfig, task, lengths, tokenizer, model_config
 ) -> tuple[RunConfig, dict]:
-    """Fill the settings the config left open; return the resolved config and the reasons."""
+    """data.max_length when the config left it open; a task may choose its own way (mlm blocks)."""
+    if cfg.data.max_length is not None:
+        return cfg, {}
+    choose = getattr(task, "choose_max_length", defaults.choose_max_length)
+    value, why = choose(lengths, defaults.model_max_length(tokenizer, model_config))
+    data = cfg.data.model_copy(update={"max_length": value})
+    return cfg.model_copy(update={"data": data}), {"data.max_length": {"value": value, "why": why}}
+
+
+def _choose(cfg: RunConfig, task, n_train: int) -> tuple[RunConfig, dict]:
+    """Fill the training settings the config left open; return the resolved config and reasons.
+    `n_train` counts training examples as the model sees them (rows; blocks for mlm)."""
     chosen: dict[str, dict] = {}
     data, train = cfg.data.model_copy(), cfg.train.model_copy()
-    if data.max_length is None:
-        data.max_length, why = defaults.choose_max_length(
-            lengths, defaults.model_max_length(tokenizer, model_config)
-        )
-        chosen["data.max_length"] = {"value": data.max_length, "why": why}
     if train.lr is None:
         train.lr, why = defaults.choose_lr(cfg.method.name)
         chosen["train.lr"] = {"value": train.lr, "why": why}
@@ -105,16 +111,18 @@ def run_training(
 
     train_split = data.splits["train"]
     lengths = task.featurize(train_split, tokenizer, None).lengths
-    cfg, chosen = _choose(cfg, task, len(train_split), lengths, tokenizer, load_config(source))
+    cfg, chosen = _choose_max_length(cfg, task, lengths, tokenizer, load_config(source))
+    feats = {
+        name: task.featurize(split, tokenizer, cfg.data.max_length)
+        for name, split in data.splits.items()
+    }
+    cfg, more = _choose(cfg, task, len(feats["train"]))
+    chosen.update(more)
     for key, c in chosen.items():
         print(f"default {key} = {c['value']}  ({c['why']})")
     atomic_write_text(
         run_dir / "config.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
     )
-    feats = {
-        name: task.featurize(split, tokenizer, cfg.data.max_length)
-        for name, split in data.splits.items()
-    }
     weights = task.class_weights(
         getattr(train_split, "y", None), data.labels, data_cfg.train.class_weights
     )
@@ -127,7 +135,8 @@ def run_training(
     set_seed(cfg.train.seed)
     model = task.load_model(source, data, cfg, tokenizer)
     method = get_method(cfg.method.name)
-    model = method.apply(model, cfg.method, cfg.task)
+    head = task.head_modules(model) if hasattr(task, "head_modules") else None
+    model = method.apply(model, cfg.method, cfg.task, head=head)
     trainable, total = count_parameters(model)
     print(
         f"{cfg.method.name}: training {trainable:,} of {total:,} parameters ({trainable / total:.2%})"
@@ -137,13 +146,22 @@ def run_training(
     score = scorer(cfg.task)
 
     def evaluate(m) -> dict:
-        return score(m, feats["validation"], data.labels, cfg.eval.batch_size, pad_id)
+        return score(
+            m,
+            feats["validation"],
+            data.labels,
+            cfg.eval.batch_size,
+            pad_id,
+            split=data.splits["validation"],
+        )
 
     base_scores = {}
     if getattr(task, "SCORE_BASE_MODEL", False) and not resume:
         # what fine-tuning starts from, on the same splits (e.g. masked-LM perplexity)
         base_scores = {
-            n: score(model, feats[n], data.labels, cfg.eval.batch_size, pad_id)
+            n: score(
+                model, feats[n], data.labels, cfg.eval.batch_size, pad_id, split=data.splits[n]
+            )
             for n in ("validation", "test")
             if n in feats
         }
@@ -166,7 +184,14 @@ def run_training(
     t0 = time.perf_counter()
     for name in ("validation", "test"):
         if name in feats:
-            results[name] = score(model, feats[name], data.labels, cfg.eval.batch_size, pad_id)
+            results[name] = score(
+                model,
+                feats[name],
+                data.labels,
+                cfg.eval.batch_size,
+                pad_id,
+                split=data.splits[name],
+            )
     eval_seconds = time.perf_counter() - t0
 
     meta = {
@@ -189,6 +214,11 @@ def run_training(
         from tunelab.evaluation.run_baselines import run_baselines
 
         baselines, baseline_seconds = run_baselines(cfg, data, source, tokenizer)
+    elif cfg.task == "token-classification" and cfg.eval.baselines:
+        from tunelab.evaluation.ner import lexicon_baseline
+
+        evals = {n: s for n, s in data.splits.items() if n in ("validation", "test")}
+        baselines["lexicon"] = lexicon_baseline(data.splits["train"], evals, data.labels)
     if base_scores:
         baselines["base_model"] = base_scores
     results["baselines"] = baselines

@@ -237,11 +237,11 @@ class TrainConfig(_Strict):
 
 class EvalConfig(_Strict):
     batch_size: int = Field(64, gt=0)
-    baselines: list[Literal["majority", "tfidf_logreg", "linear_probe"]] = [
-        "majority",
-        "tfidf_logreg",
-        "linear_probe",
-    ]
+    baselines: list[Literal["majority", "tfidf_logreg", "linear_probe"]] = Field(
+        default_factory=lambda: ["majority", "tfidf_logreg", "linear_probe"],
+        description="classification baselines; token-classification runs its lexicon baseline "
+        "(most frequent training tag per word) unless this is []",
+    )
 
 
 class RunConfig(_Strict):
@@ -260,4 +260,12 @@ class RunConfig(_Strict):
     def _check(self) -> RunConfig:
         if self.data.text_pair is not None and self.data.text_pair == self.data.text:
             raise ValueError("data.text_pair: must differ from data.text")
+        if self.task != "classification" and self.data.text_pair is not None:
+            raise ValueError(
+                f"data.text_pair: sentence pairs are for classification, not task '{self.task}'"
+            )
+        if self.task == "token-classification" and self.data.prepare is not None:
+            raise ValueError(
+                "data.prepare: works on text columns; token-classification rows are word lists"
+            )
         return self

@@ -1,4 +1,6 @@
-"""Which scoring function scores which task: `score(model, features, labels, batch_size, pad_id)`.
+"""Which scoring function scores which task:
+`score(model, features, labels, batch_size, pad_id, split=None)` -> flat dict of metrics.
+`split` (the task's split object) lets token classification count words cut by max_length.
 
 The tasks decide the metrics; the implementations live here in evaluation/ (the training loop
 gets the chosen one as a callback from run.py).
@@ -13,7 +15,10 @@ def scorer(task: str) -> Callable:
     if task == "classification":
         from tunelab.evaluation.evaluate import score_features
 
-        return score_features
+        def score(model, features, labels, batch_size, pad_id, split=None):
+            return score_features(model, features, labels, batch_size, pad_id)
+
+        return score
     if task == "token-classification":
         from tunelab.evaluation.ner import score_token_features
 
@@ -21,7 +26,7 @@ def scorer(task: str) -> Callable:
     if task == "mlm":
         from tunelab.evaluation.mlm import score_mlm_features
 
-        def score(model, features, labels, batch_size, pad_id):
+        def score(model, features, labels, batch_size, pad_id, split=None):
             return score_mlm_features(model, features, batch_size, pad_id)
 
         return score

@@ -1,6 +1,6 @@
 """Adaptation methods: which parameters train, and how the adapted model is saved.
 
-Each method is one module exposing `apply(model, cfg) -> model` and
+Each method is one module exposing `apply(model, cfg, task, head=None) -> model` and
 `save(model, out_dir, cfg) -> list[Path]` (the folders it wrote). `METHODS` maps config
 names to modules; adding a method touches nothing else.
 """

@@ -21,7 +21,7 @@ def find_layers(model) -> tuple[str, torch.nn.ModuleList]:
     return best
 
 
-def apply(model, cfg: MethodConfig, task: str = "classification"):
+def apply(model, cfg: MethodConfig, task: str = "classification", head: list[str] | None = None):
     layers_name, layers = find_layers(model)
     k = min(cfg.train_layers, len(layers))
     top = {f"{layers_name}.{i}." for i in range(len(layers) - k, len(layers))}

@@ -11,22 +11,45 @@ from pathlib import Path
 
 from tunelab.config.schema import MethodConfig
 
+HEADS = ("classifier", "score")  # task heads that train fully (peft's modules_to_save)
 
-def apply(model, cfg: MethodConfig, task: str = "classification"):
-    """Wrap `model` with LoRA; the task picks peft's task type (which head trains fully)."""
+
+def linear_targets(model, head: list[str]) -> list[str]:
+    """Full names of every nn.Linear outside the heads: peft's "all-linear" would also wrap a
+    token-classification or masked-LM head, which then cannot train fully."""
+    import torch
+
+    def in_head(name: str) -> bool:
+        return any(
+            name == h or name.startswith(h + ".") or name.endswith("." + h) or f".{h}." in name
+            for h in head
+        )
+
+    return [
+        n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and not in_head(n)
+    ]
+
+
+def apply(model, cfg: MethodConfig, task: str = "classification", head: list[str] | None = None):
+    """Wrap `model` with LoRA; the task picks peft's task type (which head trains fully), and
+    `head` names further modules that train fully (e.g. a freshly initialised masked-LM head)."""
     from peft import LoraConfig, TaskType, get_peft_model
 
-    targets = cfg.target_modules if cfg.target_modules is not None else "all-linear"
     task_type = {
         "classification": TaskType.SEQ_CLS,
         "token-classification": TaskType.TOKEN_CLS,
     }.get(task)
+    heads = list(HEADS) + list(head or [])
+    targets = cfg.target_modules
+    if targets is None or targets == "all-linear":
+        targets = linear_targets(model, heads)
     config = LoraConfig(
         task_type=task_type,
         r=cfg.r,
         lora_alpha=cfg.alpha if cfg.alpha is not None else 2 * cfg.r,
         lora_dropout=cfg.dropout,
         target_modules=targets,
+        modules_to_save=head,
     )
     try:
         return get_peft_model(model, config)

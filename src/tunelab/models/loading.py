@@ -42,7 +42,7 @@ def quiet_transformers() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _hub_errors(source: ModelSource) -> Iterator[None]:
+def hub_errors(source: ModelSource) -> Iterator[None]:
     try:
         yield
     except (OSError, ValueError) as exc:
@@ -55,7 +55,7 @@ def _hub_errors(source: ModelSource) -> Iterator[None]:
         ) from None
 
 
-def _load_kwargs(source: ModelSource) -> dict:
+def load_kwargs(source: ModelSource) -> dict:
     """Safe defaults for every from_pretrained call; hub ids are checked for reachability first."""
     kwargs = {"trust_remote_code": False}
     if source.kind == "hub":
@@ -68,16 +68,16 @@ def _load_kwargs(source: ModelSource) -> dict:
 def load_config(source: ModelSource, **overrides):
     from transformers import AutoConfig
 
-    with quiet_transformers(), _hub_errors(source):
-        return AutoConfig.from_pretrained(source.path, **_load_kwargs(source), **overrides)
+    with quiet_transformers(), hub_errors(source):
+        return AutoConfig.from_pretrained(source.path, **load_kwargs(source), **overrides)
 
 
 def load_tokenizer(source: ModelSource):
     """Load the tokenizer and make sure it can pad."""
     from transformers import AutoTokenizer
 
-    with quiet_transformers(), _hub_errors(source):
-        tok = AutoTokenizer.from_pretrained(source.path, **_load_kwargs(source))
+    with quiet_transformers(), hub_errors(source):
+        tok = AutoTokenizer.from_pretrained(source.path, **load_kwargs(source))
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token or tok.unk_token
     return tok
@@ -116,13 +116,13 @@ def load_sequence_classifier(
     )
     if tokenizer is not None and getattr(config, "pad_token_id", None) is None:
         config.pad_token_id = tokenizer.pad_token_id
-    with quiet_transformers(), _hub_errors(source):
+    with quiet_transformers(), hub_errors(source):
         model = AutoModelForSequenceClassification.from_pretrained(
             source.path,
             config=config,
             ignore_mismatched_sizes=True,
             use_safetensors=True,
-            **_load_kwargs(source),
+            **load_kwargs(source),
         )
     return model
 

@@ -1,0 +1,81 @@
+"""Token classification and masked-LM runs through the whole pipeline (api.train -> saved
+model -> predict/evaluate), on the tiny model."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from conftest import tiny_config, toy_rows, write_jsonl
+
+from tunelab import api
+
+NAMES = {"PER": ["alice", "bob", "carol"], "LOC": ["paris", "rome", "oslo"]}
+FILL = ["went", "to", "the", "met", "in", "saw", "near", "with", "today"]
+
+
+def _ner_rows(n: int, seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        words, tags = [], []
+        for _ in range(rng.randint(3, 8)):
+            kind = rng.choice(["O", "O", "PER", "LOC"])
+            words.append(rng.choice(FILL) if kind == "O" else rng.choice(NAMES[kind]))
+            tags.append("O" if kind == "O" else f"B-{kind}")
+        rows.append({"tokens": words, "ner_tags": tags})
+    return rows
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_token_classification_run(tiny_model, tmp_path, method):
+    files = {
+        "train": write_jsonl(tmp_path / "train.jsonl", _ner_rows(300, 1)),
+        "validation": write_jsonl(tmp_path / "dev.jsonl", _ner_rows(60, 2)),
+        "test": write_jsonl(tmp_path / "test.jsonl", _ner_rows(60, 3)),
+    }
+    cfg = tiny_config(
+        tiny_model,
+        files,
+        tmp_path / "run",
+        task="token-classification",
+        data={"text": "tokens", "label": "ner_tags"},
+        method={"name": method},
+        train={"epochs": 8, "lr": 5e-3 if method == "full" else 2e-2},
+        eval={"baselines": ["majority"]},
+    )
+    results = api.train(cfg)
+    assert results["test"]["f1"] > 0.8
+    assert "lexicon" in results["baselines"]
+    again = api.evaluate(tmp_path / "run" / "model", files["test"])["test"]
+    assert again["f1"] == pytest.approx(results["test"]["f1"])
+    pred = api.predict(tmp_path / "run" / "model", ["alice went to paris"])[0]
+    assert [(e["type"], e["text"], e["start"], e["end"]) for e in pred["entities"]] == [
+        ("PER", "alice", 0, 5),
+        ("LOC", "paris", 14, 19),
+    ]
+
+
+def test_mlm_run_lowers_perplexity_and_feeds_a_classifier(tiny_model, toy_data, tmp_path):
+    texts = [r["text"] for r in toy_rows(400, seed=7)]
+    (tmp_path / "domain.txt").write_text("\n".join(texts) + "\n")
+    cfg = tiny_config(
+        tiny_model,
+        {"train": tmp_path / "domain.txt", "validation": tmp_path / "domain.txt"},
+        tmp_path / "mlm",
+        task="mlm",
+        train={"epochs": 4, "lr": 2e-3},
+    )
+    cfg["data"].pop("validation")
+    cfg["data"]["max_length"] = 32
+    results = api.train(cfg)
+    base = results["baselines"]["base_model"]["validation"]["perplexity"]
+    assert results["validation"]["perplexity"] < 0.7 * base
+    # the adapted encoder is a starting point for classification
+    clf = tiny_config(
+        tmp_path / "mlm" / "model", toy_data, tmp_path / "clf", train={"max_steps": 20}
+    )
+    scores = api.train(clf)
+    assert scores["run"]["steps"] == 20 and "accuracy" in scores["validation"]
+    with pytest.raises(Exception, match="does not label texts"):
+        api.predict(tmp_path / "mlm" / "model", ["some text"])
