@@ -94,6 +94,41 @@ def dropout_overrides(config, dropout: float | None) -> dict:
     }
 
 
+def load_with_head(
+    source: ModelSource,
+    auto_class,
+    *,
+    label_names: list[str] | None = None,
+    problem_type: str | None = None,
+    dropout: float | None = None,
+    tokenizer=None,
+):
+    """A pretrained model of `auto_class` (e.g. AutoModelForTokenClassification): a fresh head
+    for `label_names` when given, dropout overridden, pad id agreed with the tokenizer;
+    safetensors only, no remote code."""
+    base_config = load_config(source)
+    head: dict = {}
+    if label_names is not None:
+        head = {
+            "num_labels": len(label_names),
+            "id2label": dict(enumerate(label_names)),
+            "label2id": {n: i for i, n in enumerate(label_names)},
+        }
+    if problem_type is not None:
+        head["problem_type"] = problem_type
+    config = load_config(source, **head, **dropout_overrides(base_config, dropout))
+    if tokenizer is not None and getattr(config, "pad_token_id", None) is None:
+        config.pad_token_id = tokenizer.pad_token_id
+    with quiet_transformers(), hub_errors(source):
+        return auto_class.from_pretrained(
+            source.path,
+            config=config,
+            ignore_mismatched_sizes=True,
+            use_safetensors=True,
+            **load_kwargs(source),
+        )
+
+
 def load_sequence_classifier(
     source: ModelSource,
     label_names: list[str],
@@ -105,26 +140,14 @@ def load_sequence_classifier(
     """A pretrained model with a fresh classification head for `label_names`."""
     from transformers import AutoModelForSequenceClassification
 
-    base_config = load_config(source)
-    config = load_config(
+    return load_with_head(
         source,
-        num_labels=len(label_names),
-        id2label=dict(enumerate(label_names)),
-        label2id={n: i for i, n in enumerate(label_names)},
+        AutoModelForSequenceClassification,
+        label_names=label_names,
         problem_type="multi_label_classification" if multi_label else "single_label_classification",
-        **dropout_overrides(base_config, dropout),
+        dropout=dropout,
+        tokenizer=tokenizer,
     )
-    if tokenizer is not None and getattr(config, "pad_token_id", None) is None:
-        config.pad_token_id = tokenizer.pad_token_id
-    with quiet_transformers(), hub_errors(source):
-        model = AutoModelForSequenceClassification.from_pretrained(
-            source.path,
-            config=config,
-            ignore_mismatched_sizes=True,
-            use_safetensors=True,
-            **load_kwargs(source),
-        )
-    return model
 
 
 def count_parameters(model) -> tuple[int, int]:

@@ -23,13 +23,7 @@ def load_model(source, data, cfg, tokenizer):
     from transformers import AutoModelForMaskedLM
     from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
-    from tunelab.models.loading import (
-        dropout_overrides,
-        hub_errors,
-        load_config,
-        load_kwargs,
-        quiet_transformers,
-    )
+    from tunelab.models.loading import load_config, load_with_head
 
     base_config = load_config(source)
     if base_config.model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
@@ -38,13 +32,9 @@ def load_model(source, data, cfg, tokenizer):
             f"mlm needs an encoder with a masked-LM head (BERT, RoBERTa, ...); "
             f"'{source.spec}' is a {base_config.model_type} model",
         )
-    config = load_config(source, **dropout_overrides(base_config, cfg.train.dropout))
-    if tokenizer is not None and getattr(config, "pad_token_id", None) is None:
-        config.pad_token_id = tokenizer.pad_token_id
-    with quiet_transformers(), hub_errors(source):
-        model = AutoModelForMaskedLM.from_pretrained(
-            source.path, config=config, use_safetensors=True, **load_kwargs(source)
-        )
+    model = load_with_head(
+        source, AutoModelForMaskedLM, dropout=cfg.train.dropout, tokenizer=tokenizer
+    )
     if Path(source.path).is_dir():
         keep_pooler(model, Path(source.path))
     return model

@@ -235,36 +235,18 @@ def featurize(split: TokenSplit, tokenizer, max_length: int | None) -> Features:
 def load_token_classifier(
     source, label_names: list[str], *, dropout: float | None = None, tokenizer=None
 ):
-    """A pretrained encoder with a fresh per-token head for `label_names` (safetensors only,
-    no remote code: same safety rules as the sequence classifier)."""
+    """A pretrained encoder with a fresh per-token head for `label_names`."""
     from transformers import AutoModelForTokenClassification
 
-    from tunelab.models.loading import (
-        dropout_overrides,
-        hub_errors,
-        load_config,
-        load_kwargs,
-        quiet_transformers,
-    )
+    from tunelab.models.loading import load_with_head
 
-    base_config = load_config(source)
-    config = load_config(
+    return load_with_head(
         source,
-        num_labels=len(label_names),
-        id2label=dict(enumerate(label_names)),
-        label2id={n: i for i, n in enumerate(label_names)},
-        **dropout_overrides(base_config, dropout),
+        AutoModelForTokenClassification,
+        label_names=label_names,
+        dropout=dropout,
+        tokenizer=tokenizer,
     )
-    if tokenizer is not None and getattr(config, "pad_token_id", None) is None:
-        config.pad_token_id = tokenizer.pad_token_id
-    with quiet_transformers(), hub_errors(source):
-        return AutoModelForTokenClassification.from_pretrained(
-            source.path,
-            config=config,
-            ignore_mismatched_sizes=True,
-            use_safetensors=True,
-            **load_kwargs(source),
-        )
 
 
 def load_model(source, data: TaskData, cfg: RunConfig, tokenizer):
