@@ -7,6 +7,7 @@ plain model folder that `transformers.pipeline` loads.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from tunelab.config.schema import MethodConfig
@@ -52,7 +53,9 @@ def apply(model, cfg: MethodConfig, task: str = "classification", head: list[str
         modules_to_save=head,
     )
     try:
-        return get_peft_model(model, config)
+        with warnings.catch_warnings():  # peft calls a transformers API deprecated for v6
+            warnings.simplefilter("ignore", FutureWarning)
+            return get_peft_model(model, config)
     except ValueError as exc:
         from tunelab.errors import ConfigError
 
