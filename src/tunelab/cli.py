@@ -30,6 +30,10 @@ patience,min_delta}}, eval.{batch_size,baselines}. See docs/config.md.""",
   tunelab eval runs/sst2/model --data examples/data/sst2/test.jsonl
   tunelab eval runs/sst2/model --data data.csv --json
   tunelab eval runs/sst2/model --data data.csv --text-column review --label-column stars""",
+    "generate": """examples:
+  tunelab generate smollm2-135m-instruct --prompt "What is the capital of France?"
+  tunelab generate runs/chat-sft --prompt "Give three tips for sleeping well." --max-new-tokens 64
+  tunelab generate runs/chat-sft --prompt "Write a haiku" --temperature 0.7 --top-p 0.9 --json""",
     "models": """examples:
   tunelab models
   tunelab models --json""",
@@ -105,6 +109,22 @@ def _parser() -> argparse.ArgumentParser:
     from tunelab import cli_data
 
     cli_data.add_parser(sub)
+
+    g = sub.add_parser(
+        "generate",
+        help="complete prompts with a causal LM",
+        epilog=EXAMPLES["generate"],
+        formatter_class=fmt,
+    )
+    g.add_argument(
+        "model",
+        help="a causal-lm run or model folder, or any loadable model (alias, folder, .gguf)",
+    )
+    g.add_argument("--prompt", action="append", required=True, help="a prompt (repeatable)")
+    g.add_argument("--max-new-tokens", type=int, default=128)
+    g.add_argument("--temperature", type=float, default=0.0, help="0: greedy (default)")
+    g.add_argument("--top-p", type=float, default=1.0)
+    g.add_argument("--json", action="store_true")
 
     m = sub.add_parser(
         "models",
@@ -243,6 +263,21 @@ def _cmd_models(args) -> int:
     return 0
 
 
+def _cmd_generate(args) -> int:
+    from tunelab import api
+
+    outs = api.generate(
+        args.model,
+        args.prompt,
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_p=args.top_p,
+    )
+    for prompt, out in zip(args.prompt, outs):
+        print(json.dumps({"prompt": prompt, "completion": out}) if args.json else out)
+    return 0
+
+
 def _cmd_data(args) -> int:
     from tunelab import cli_data
 
@@ -255,6 +290,7 @@ COMMANDS = {
     "eval": _cmd_eval,
     "models": _cmd_models,
     "data": _cmd_data,
+    "generate": _cmd_generate,
 }
 
 

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-TASKS = ("classification", "token-classification", "mlm")
+TASKS = ("classification", "token-classification", "mlm", "causal-lm")
 METHODS = ("full", "freeze", "lora")
 
 
@@ -246,7 +246,7 @@ class EvalConfig(_Strict):
 
 class RunConfig(_Strict):
     model: str = Field(description="packaged alias | local HF dir | hub id | path/to/file.gguf")
-    task: Literal["classification", "token-classification", "mlm"] = "classification"
+    task: Literal["classification", "token-classification", "mlm", "causal-lm"] = "classification"
     data: DataConfig
     method: MethodConfig = MethodConfig()
     train: TrainConfig = TrainConfig()

@@ -30,4 +30,11 @@ def scorer(task: str) -> Callable:
             return score_mlm_features(model, features, batch_size, pad_id)
 
         return score
+    if task == "causal-lm":
+        from tunelab.evaluation.causal_lm import score_lm_features
+
+        def score(model, features, labels, batch_size, pad_id, split=None):
+            return score_lm_features(model, features, batch_size, pad_id)
+
+        return score
     raise ValueError(f"no scorer for task {task!r}")

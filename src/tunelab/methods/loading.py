@@ -40,6 +40,7 @@ def auto_class(task: str):
         "classification": transformers.AutoModelForSequenceClassification,
         "token-classification": transformers.AutoModelForTokenClassification,
         "mlm": transformers.AutoModelForMaskedLM,
+        "causal-lm": transformers.AutoModelForCausalLM,
     }[task]
 
 
@@ -75,7 +76,7 @@ def load_trained(path: str | Path) -> TrainedModel:
 
 
 def _labels_from_config(config, task: str) -> LabelSpace | None:
-    if task == "mlm":
+    if task in ("mlm", "causal-lm"):
         return None
     names = [config.id2label[i] for i in sorted(config.id2label)]
     return LabelSpace(names=names, multi_label=config.problem_type == "multi_label_classification")
@@ -99,7 +100,7 @@ def _load_adapter(model_dir: Path, meta: dict):
     from peft import PeftModel
 
     task = meta.get("task", "classification")
-    if task != "mlm" and not meta.get("labels"):
+    if task not in ("mlm", "causal-lm") and not meta.get("labels"):
         raise ModelSourceError(
             f"{model_dir}: adapter folder without {META_FILE}; cannot tell its labels"
         )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tunelab.config.schema import MethodConfig
 
-HEADS = ("classifier", "score")  # task heads that train fully (peft's modules_to_save)
+HEADS = ("classifier", "score", "lm_head")  # output heads: never LoRA targets
 
 
 def linear_targets(model, head: list[str]) -> list[str]:
@@ -39,6 +39,7 @@ def apply(model, cfg: MethodConfig, task: str = "classification", head: list[str
     task_type = {
         "classification": TaskType.SEQ_CLS,
         "token-classification": TaskType.TOKEN_CLS,
+        "causal-lm": TaskType.CAUSAL_LM,
     }.get(task)
     heads = list(HEADS) + list(head or [])
     targets = cfg.target_modules

@@ -21,6 +21,7 @@ def get_task(name: str) -> ModuleType:
         "classification": "classification",
         "token-classification": "token_classification",
         "mlm": "mlm",
+        "causal-lm": "causal_lm",
     }.get(name)
     if module is None:
         from tunelab.errors import ConfigError

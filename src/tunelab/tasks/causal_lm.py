@@ -1,0 +1,170 @@
+"""Causal LM: chat/instruction SFT and raw-text continued pretraining (next-token prediction).
+
+Rows are detected as chat `messages` (or ShareGPT `conversations`), `instruction`/`input`/
+`output`, `prompt`/`completion`, or raw `text` (also `.txt` files); the model's own chat
+template renders them, and only assistant/completion tokens (each answer ending in EOS) are
+trained. Training sequences are packed several examples per sequence, with per-example
+positions and a block-diagonal mask so nothing leaks between them (tasks/packing.py).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tunelab.config.schema import RunConfig
+from tunelab.data.batching import Features
+from tunelab.errors import DataError
+from tunelab.tasks.causal_lm_data import detect_file_format, encode_row
+from tunelab.tasks.classification import TaskData
+from tunelab.tasks.packing import collate_packed, pack, truncate_all
+
+NAME = "causal-lm"
+DEFAULT_METRIC = "loss"
+DEFAULT_METRIC_WHY = "validation loss on the trained (assistant) tokens; lower is better"
+SCORE_BASE_MODEL = True  # the base model's loss on the same answers is the comparison
+
+
+@dataclass
+class ChatSplit:
+    name: str
+    file: str
+    records: list[dict]
+    fmt: str
+    rows: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+@dataclass
+class PackedFeatures(Features):
+    packed: list[dict] = field(default_factory=list)
+
+
+def _read(path: str) -> tuple[list[dict], list[int]]:
+    p = Path(path)
+    if p.suffix == ".txt":
+        if not p.is_file():
+            raise DataError(
+                path, "file not found; check the path (relative to the current directory)"
+            )
+        try:
+            lines = p.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError as exc:
+            raise DataError(path, f"not UTF-8 text (byte {exc.start})") from None
+        kept = [(i + 1, t) for i, t in enumerate(lines) if t.strip()]
+        if not kept:
+            raise DataError(path, "no text (the file is empty)")
+        return [{"text": t} for _, t in kept], [i for i, _ in kept]
+    from tunelab.data.readers import read_table
+
+    df = read_table(path)
+    return df.to_dict(orient="records"), [int(i) for i in df.index]
+
+
+def read_split(name: str, df_or_path, cfg, labels=None) -> ChatSplit:
+    """A split from a file path (or an already read DataFrame), its format detected."""
+    if isinstance(df_or_path, (str, Path)):
+        file = str(df_or_path)
+        records, rows = _read(file)
+    else:
+        file = df_or_path.attrs.get("source", name)
+        records, rows = df_or_path.to_dict(orient="records"), [int(i) for i in df_or_path.index]
+    fmt = detect_file_format(records, None, file=file)
+    return ChatSplit(name, file, records, fmt, rows)
+
+
+def load_data(cfg: RunConfig) -> TaskData:
+    d = cfg.data
+    splits = {"train": read_split("train", d.train, d)}
+    if d.max_train_rows:
+        s = splits["train"]
+        s.records, s.rows = s.records[: d.max_train_rows], s.rows[: d.max_train_rows]
+    for name in ("validation", "test"):
+        if getattr(d, name):
+            splits[name] = read_split(name, getattr(d, name), d)
+    from_train = "validation" not in splits
+    if from_train:
+        train = splits["train"]
+        if len(train) < 2:
+            raise DataError(
+                train.file, "too few rows to hold out a validation set; give data.validation"
+            )
+        order = list(range(len(train)))
+        random.Random(cfg.train.seed).shuffle(order)
+        held = set(order[: max(1, int(round(d.validation_size * len(train))))])
+        pick = lambda keep: [i for i in range(len(train)) if (i in held) != keep]  # noqa: E731
+        splits["validation"] = ChatSplit(
+            "validation",
+            train.file,
+            [train.records[i] for i in pick(False)],
+            train.fmt,
+            [train.rows[i] for i in pick(False)],
+        )
+        splits["train"] = ChatSplit(
+            "train",
+            train.file,
+            [train.records[i] for i in pick(True)],
+            train.fmt,
+            [train.rows[i] for i in pick(True)],
+        )
+    return TaskData(labels=None, splits=splits, validation_from_train=from_train)
+
+
+def featurize(split: ChatSplit, tokenizer, max_length: int | None) -> Features:
+    """Rendered (ids, labels) per row; with a max_length, truncated and packed into sequences."""
+    encoded = [
+        encode_row(r, split.fmt, tokenizer, file=split.file, row_number=row)
+        for r, row in zip(split.records, split.rows)
+    ]
+    if max_length is None:  # lengths only (to choose max_length)
+        return Features({"input_ids": [ids for ids, _ in encoded]})
+    kept, counts = truncate_all(encoded, max_length, "truncate")
+    if counts.get("too_long"):
+        print(
+            f"{split.file}: {counts['too_long']} of {len(encoded)} rows are longer than max_length "
+            f"{max_length}: {counts.get('truncated', 0)} truncated, {counts.get('dropped', 0)} dropped "
+            "(no trained token left)"
+        )
+    packed = pack(kept, max_length)
+    columns = {"input_ids": [p["input_ids"] for p in packed]}
+    labels = np.empty(len(packed), dtype=object)
+    labels[:] = [p["labels"] for p in packed]
+    return PackedFeatures(columns=columns, labels=labels, packed=packed)
+
+
+def collate(features: PackedFeatures, index, pad_id: int) -> dict:
+    """Packed sequences padded to the batch's longest, with per-example position ids and a
+    (B, 1, T, T) block-diagonal causal mask."""
+    return collate_packed([features.packed[i] for i in index], pad_id)
+
+
+def load_model(source, data: TaskData, cfg: RunConfig, tokenizer):
+    from transformers import AutoModelForCausalLM
+
+    from tunelab.models.loading import load_with_head
+
+    model = load_with_head(
+        source, AutoModelForCausalLM, dropout=cfg.train.dropout, tokenizer=tokenizer
+    )
+    model.config.use_cache = False  # training: no KV cache
+    return model
+
+
+def loss(logits, labels, weights=None):
+    """Next-token cross-entropy on trained tokens: logits (B, T, V) at t predict labels at t+1."""
+    import torch.nn.functional as F
+
+    shift_logits = logits[:, :-1].float()  # (B, T-1, V)
+    shift_labels = labels[:, 1:]  # (B, T-1)
+    return F.cross_entropy(
+        shift_logits.reshape(-1, shift_logits.size(-1)), shift_labels.reshape(-1), ignore_index=-100
+    )
+
+
+def class_weights(y, labels, mode):
+    return None

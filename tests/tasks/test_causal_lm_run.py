@@ -1,0 +1,104 @@
+"""Causal-LM SFT through the whole pipeline on a tiny Llama built from config, with the real
+SmolLM2 tokenizer and chat template and real Alpaca rows: loss on the answers falls below the
+base model's, the saved model loads with transformers and generates."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import SHARED_DATASETS, write_jsonl
+
+from tunelab import api
+
+ALPACA = SHARED_DATASETS / "instructions" / "alpaca_5k.jsonl"
+
+
+@pytest.fixture(scope="module")
+def tiny_llama(tmp_path_factory):
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from tunelab.models.loading import load_tokenizer
+    from tunelab.models.sources import resolve_model
+
+    tok = load_tokenizer(resolve_model("smollm2-135m-instruct"))  # GGUF converted once, cached
+    out = tmp_path_factory.mktemp("tiny-llama")
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        bos_token_id=tok.bos_token_id,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(out, safe_serialization=True)
+    tok.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def alpaca(tmp_path_factory):
+    if not ALPACA.is_file():
+        pytest.skip("../shared/datasets is not beside the repo")
+    rows = [json.loads(x) for x in ALPACA.read_text().splitlines()[:160]]
+    rows = [r for r in rows if len(r["output"]) < 300][:80]
+    root = tmp_path_factory.mktemp("alpaca")
+    return write_jsonl(root / "train.jsonl", rows[:64]), write_jsonl(root / "dev.jsonl", rows[64:])
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_sft_lowers_answer_loss_and_generates(tiny_llama, alpaca, tmp_path, method):
+    train, dev = alpaca
+    cfg = {
+        "model": str(tiny_llama),
+        "task": "causal-lm",
+        "data": {"train": str(train), "validation": str(dev), "max_length": 256},
+        "method": {"name": method},
+        "train": {
+            "epochs": 4,
+            "batch_size": 4,
+            "lr": 5e-3 if method == "full" else 3e-2,
+            "seed": 0,
+        },
+        "output": str(tmp_path / "run"),
+    }
+    results = api.train(cfg)
+    base = results["baselines"]["base_model"]["validation"]["loss"]
+    # the random base starts near ln(vocab) ~ 10.8 nats per answer token; LoRA on random
+    # weights learns little (its learning is checked on real models), so check its mechanics
+    if method == "full":
+        assert results["validation"]["loss"] < base - 1.0
+    else:
+        from safetensors.torch import load_file
+
+        assert results["validation"]["loss"] < base
+        state = load_file(str(tmp_path / "run" / "adapter" / "adapter_model.safetensors"))
+        assert all(t.abs().sum() > 0 for k, t in state.items() if "lora_B" in k)
+    assert 300 < results["validation"]["tokens"] < 5000  # answers only, not prompts
+    from transformers import AutoModelForCausalLM
+
+    AutoModelForCausalLM.from_pretrained(tmp_path / "run" / "model")  # plain HF folder
+    out = api.generate(tmp_path / "run", ["Give three tips for staying healthy."], max_new_tokens=8)
+    assert isinstance(out[0], str) and len(out) == 1
+
+
+def test_bad_rows_name_file_and_row(tiny_llama, tmp_path):
+    from tunelab.errors import DataError
+
+    bad = write_jsonl(tmp_path / "bad.jsonl", [{"instruction": "a", "output": "b"}, {"foo": 1}])
+    cfg = {
+        "model": str(tiny_llama),
+        "task": "causal-lm",
+        "data": {"train": str(bad)},
+        "output": str(tmp_path / "r"),
+    }
+    with pytest.raises(DataError, match=r"bad.jsonl.*row 2"):
+        api.train(cfg)
+    assert not (tmp_path / "r" / "model").exists()
