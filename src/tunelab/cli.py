@@ -156,14 +156,19 @@ def _cmd_train(args) -> int:
         ][:6]
         print(f"{split}\n{'model':12s} " + " ".join(f"{k:>14s}" for k in keys))
         for name, m in rows:
-            print(
-                f"{name:12s} "
-                + " ".join(f"{m[k]:14.4f}" if k in m else f"{'-':>14s}" for k in keys)
-            )
+            cells = [
+                f"{'-':>14s}"
+                if k not in m
+                else f"{m[k]:14d}"
+                if isinstance(m[k], int)
+                else f"{m[k]:14.4f}"
+                for k in keys
+            ]
+            print(f"{name:12s} " + " ".join(cells))
     out = Path(results["run"]["output"])
     t = results["timing"]
     print(
-        f"\ntrained {results['run']['steps']} steps in {t['train_seconds']:.0f}s ({t['samples_per_s']:.0f} samples/s)"
+        f"\ntrained {results['run']['steps']} steps in {t['train_seconds']:.0f}s ({t['samples_per_s']:.{0 if t['samples_per_s'] >= 10 else 2}f} samples/s)"
     )
     print(f"model:  {out / 'model'}\nreport: {out / 'report.html'}")
     return 0
