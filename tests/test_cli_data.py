@@ -159,3 +159,28 @@ def test_preview_shows_tokens(tmp_path, capsys):
     rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert rows[0]["tokens"] == ["[CLS]", "a", "gripping", "[SEP]"] and rows[0]["truncated"]
     assert rows[0]["label"] == "positive"
+
+
+def test_preview_marks_trained_tokens_for_chat_sft(tmp_path, capsys):
+    from conftest import REPO
+
+    data = REPO / "examples" / "data" / "instructions" / "validation.jsonl"
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "model": "smollm2-135m-instruct",
+                "task": "causal-lm",
+                "data": {"train": str(data), "validation": str(data)},
+                "output": str(tmp_path / "o"),
+            }
+        )
+    )
+    assert main(["data", "preview", str(cfg), "-n", "2", "--json"]) == 0
+    rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    first = json.loads(data.read_text().splitlines()[0])
+    text = rows[0]["rendered"]
+    # the answer and its end-of-turn token are trained; the instruction is not
+    assert f"«{first['output']}<|im_end|>»" in text
+    assert first["instruction"] in text.split("«")[0]
+    assert rows[0]["trained_tokens"] < rows[0]["n_tokens"]

@@ -178,6 +178,12 @@ def cmd_preview(args) -> int:
             print(json.dumps(r))
             continue
         cut = "  [truncated]" if r["truncated"] else ""
+        if "rendered" in r:  # causal-lm: trained tokens in «…»
+            print(
+                f"row {r['row']}  format={r['format']}  tokens={r['n_tokens']}  trained={r['trained_tokens']}{cut}"
+            )
+            print(f"{r['rendered']}\n")
+            continue
         print(f"row {r['row']}  label={r['label']}  tokens={r['n_tokens']}{cut}")
         print(f"  text:   {r['text']}")
         if r["text_pair"]:

@@ -12,6 +12,12 @@ def preview_rows(cfg: RunConfig, split: str = "train", n: int = 5) -> list[dict]
     from tunelab.tasks import get_task
 
     task = get_task(cfg.task)
+    if cfg.task not in ("classification", "causal-lm"):
+        from tunelab.errors import ConfigError
+
+        raise ConfigError(
+            "task", "data preview shows classification and causal-lm rows", cfg.task, has_value=True
+        )
     data = task.load_data(cfg)
     if split not in data.splits:
         from tunelab.errors import ConfigError
@@ -21,6 +27,8 @@ def preview_rows(cfg: RunConfig, split: str = "train", n: int = 5) -> list[dict]
         )
     part = data.splits[split]
     tokenizer = load_tokenizer(resolve_model(cfg.model))
+    if cfg.task == "causal-lm":
+        return _causal_rows(part, tokenizer, cfg.data.max_length, n)
     max_length = cfg.data.max_length or min(getattr(tokenizer, "model_max_length", 512), 512)
     rows = []
     for i in range(min(n, len(part))):
@@ -46,6 +54,26 @@ def preview_rows(cfg: RunConfig, split: str = "train", n: int = 5) -> list[dict]
                 "tokens": tokenizer.convert_ids_to_tokens(ids),
                 "n_tokens": len(full),
                 "truncated": len(full) > max_length,
+            }
+        )
+    return rows
+
+
+def _causal_rows(part, tokenizer, max_length: int | None, n: int) -> list[dict]:
+    """Rendered conversations with the trained tokens (answers + end-of-turn) in «…»."""
+    from tunelab.tasks.causal_lm_data import encode_row, preview
+
+    rows = []
+    for record, row in list(zip(part.records, part.rows))[:n]:
+        ids, labels = encode_row(record, part.fmt, tokenizer, file=part.file, row_number=row)
+        rows.append(
+            {
+                "row": row,
+                "format": part.fmt,
+                "rendered": preview(ids, labels, tokenizer),
+                "n_tokens": len(ids),
+                "trained_tokens": sum(1 for x in labels if x != -100),
+                "truncated": max_length is not None and len(ids) > max_length,
             }
         )
     return rows
