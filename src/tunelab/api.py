@@ -82,19 +82,10 @@ def evaluate(
     }
 
 
-def generate(
-    model: str | Path,
-    prompts: list[str],
-    *,
-    max_new_tokens: int = 128,
-    temperature: float = 0.0,
-    top_p: float = 1.0,
-) -> list[str]:
-    """Completions from a causal LM: a tunelab causal-lm run/model folder, or any loadable
-    model (packaged alias, HF folder, .gguf, hub id). Chat-templated, stops at EOS."""
+def load_causal_lm(model: str | Path):
+    """(model, tokenizer) of a causal LM: a tunelab causal-lm run/model folder, or any
+    loadable model (packaged alias, HF folder, .gguf, hub id)."""
     import json
-
-    from tunelab.evaluation.causal_lm import generate as run_generate
 
     folder = (
         Path(model) / "model" if (Path(model) / "model" / "tunelab.json").is_file() else Path(model)
@@ -104,17 +95,30 @@ def generate(
         from tunelab.methods.loading import load_trained
 
         trained = load_trained(folder)
-        lm, tokenizer = trained.model, trained.tokenizer
-    else:
-        from transformers import AutoModelForCausalLM
+        return trained.model, trained.tokenizer
+    from transformers import AutoModelForCausalLM
 
-        from tunelab.models.loading import load_tokenizer, quiet_transformers
-        from tunelab.models.sources import resolve_model
+    from tunelab.models.loading import load_tokenizer, quiet_transformers
+    from tunelab.models.sources import resolve_model
 
-        source = resolve_model(str(model))
-        tokenizer = load_tokenizer(source)
-        with quiet_transformers():
-            lm = AutoModelForCausalLM.from_pretrained(source.path, use_safetensors=True)
+    source = resolve_model(str(model))
+    tokenizer = load_tokenizer(source)
+    with quiet_transformers():
+        return AutoModelForCausalLM.from_pretrained(source.path, use_safetensors=True), tokenizer
+
+
+def generate(
+    model: str | Path,
+    prompts: list[str],
+    *,
+    max_new_tokens: int = 128,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+) -> list[str]:
+    """Completions from a causal LM (see load_causal_lm). Chat-templated, stops at EOS."""
+    from tunelab.evaluation.causal_lm import generate as run_generate
+
+    lm, tokenizer = load_causal_lm(model)
     return run_generate(
         lm, tokenizer, prompts, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p
     )

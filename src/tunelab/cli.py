@@ -34,6 +34,10 @@ patience,min_delta}}, eval.{batch_size,baselines}. See docs/config.md.""",
   tunelab generate smollm2-135m-instruct --prompt "What is the capital of France?"
   tunelab generate runs/chat-sft --prompt "Give three tips for sleeping well." --max-new-tokens 64
   tunelab generate runs/chat-sft --prompt "Write a haiku" --temperature 0.7 --top-p 0.9 --json""",
+    "chat": """examples:
+  tunelab chat smollm2-135m-instruct
+  tunelab chat runs/chat-sft --temperature 0.7 --system "You answer in one sentence."
+  (type /reset to clear the conversation, /exit or Ctrl-D to leave)""",
     "models": """examples:
   tunelab models
   tunelab models --json""",
@@ -125,6 +129,18 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--temperature", type=float, default=0.0, help="0: greedy (default)")
     g.add_argument("--top-p", type=float, default=1.0)
     g.add_argument("--json", action="store_true")
+
+    c = sub.add_parser(
+        "chat",
+        help="talk to a causal LM, replies streamed",
+        epilog=EXAMPLES["chat"],
+        formatter_class=fmt,
+    )
+    c.add_argument("model", help="a causal-lm run or model folder, or any loadable chat model")
+    c.add_argument("--max-new-tokens", type=int, default=256)
+    c.add_argument("--temperature", type=float, default=0.0, help="0: greedy (default)")
+    c.add_argument("--top-p", type=float, default=1.0)
+    c.add_argument("--system", help="a system message")
 
     m = sub.add_parser(
         "models",
@@ -283,6 +299,22 @@ def _cmd_generate(args) -> int:
     return 0
 
 
+def _cmd_chat(args) -> int:
+    from tunelab.api import load_causal_lm
+    from tunelab.evaluation.causal_lm import chat_loop
+
+    model, tokenizer = load_causal_lm(args.model)
+    chat_loop(
+        model,
+        tokenizer,
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        system=args.system,
+    )
+    return 0
+
+
 def _cmd_data(args) -> int:
     from tunelab import cli_data
 
@@ -296,6 +328,7 @@ COMMANDS = {
     "models": _cmd_models,
     "data": _cmd_data,
     "generate": _cmd_generate,
+    "chat": _cmd_chat,
 }
 
 

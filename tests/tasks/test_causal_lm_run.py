@@ -102,3 +102,20 @@ def test_bad_rows_name_file_and_row(tiny_llama, tmp_path):
     with pytest.raises(DataError, match=r"bad.jsonl.*row 2"):
         api.train(cfg)
     assert not (tmp_path / "r" / "model").exists()
+
+
+@pytest.mark.e2e
+def test_chat_streams_and_keeps_history():
+    from tunelab.api import load_causal_lm
+    from tunelab.evaluation.causal_lm import chat_loop
+
+    model, tokenizer = load_causal_lm("smollm2-135m-instruct")
+    said = iter(["What is the capital of France?", "/reset", "/exit", "never read"])
+    pieces: list[str] = []
+    history = chat_loop(
+        model, tokenizer, max_new_tokens=12, read=lambda prompt: next(said), write=pieces.append
+    )
+    reply = "".join(pieces)
+    assert "Paris" in reply
+    assert len([p for p in pieces if p.strip()]) > 2  # streamed in pieces, not one block
+    assert history == []  # /reset cleared it before /exit

@@ -84,3 +84,71 @@ def generate(
             )
         outs.append(tokenizer.decode(ids[0, enc["input_ids"].shape[1] :], skip_special_tokens=True))
     return outs
+
+
+def chat_loop(
+    model,
+    tokenizer,
+    *,
+    max_new_tokens: int = 256,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    system: str | None = None,
+    read=input,
+    write=None,
+) -> list[dict]:
+    """An interactive chat: each reply streams token by token as it is generated.
+    `/reset` clears the history, `/exit` (or end of input) leaves; returns the history."""
+    import sys
+    import threading
+
+    from transformers import TextIteratorStreamer
+
+    write = write or (lambda text: (sys.stdout.write(text), sys.stdout.flush()))
+    start = [{"role": "system", "content": system}] if system else []
+    history = list(start)
+    model.eval()
+    while True:
+        try:
+            line = read("you> ").strip()
+        except EOFError:
+            break
+        if line in ("/exit", "/quit"):
+            break
+        if line == "/reset":
+            history = list(start)
+            continue
+        if not line:
+            continue
+        history.append({"role": "user", "content": line})
+        enc = tokenizer.apply_chat_template(
+            history, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
+        streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+        sampling = (
+            {"do_sample": True, "temperature": temperature, "top_p": top_p}
+            if temperature > 0
+            else {"do_sample": False}
+        )
+
+        kwargs = {
+            **{k: v.to(model.device) for k, v in enc.items()},
+            "streamer": streamer,
+            "max_new_tokens": max_new_tokens,
+            "eos_token_id": tokenizer.eos_token_id,
+            "pad_token_id": tokenizer.pad_token_id,
+            **sampling,
+        }
+        thread = threading.Thread(
+            target=model.generate, kwargs=kwargs, daemon=True
+        )  # generate runs without grad
+        thread.start()
+        write("model> ")
+        pieces = []
+        for piece in streamer:
+            pieces.append(piece)
+            write(piece)
+        thread.join()
+        write("\n")
+        history.append({"role": "assistant", "content": "".join(pieces).strip()})
+    return history
