@@ -196,9 +196,9 @@ def _cmd_predict(args) -> int:
     texts, pairs = list(args.text), args.pair
     if args.file:
         from tunelab.data import read_table, text_column
-        from tunelab.methods.loading import load_trained
+        from tunelab.methods.loading import read_meta
 
-        column = args.column or load_trained(args.model).meta.get("columns", {}).get("text", "text")
+        column = args.column or read_meta(args.model).get("columns", {}).get("text", "text")
         texts += text_column(read_table(args.file), args.file, column)
     if not texts:
         raise SystemExit("error: give --text TEXT (repeatable) or --file FILE")

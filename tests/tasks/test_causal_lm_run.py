@@ -119,3 +119,18 @@ def test_chat_streams_and_keeps_history():
     assert "Paris" in reply
     assert len([p for p in pieces if p.strip()]) > 2  # streamed in pieces, not one block
     assert history == []  # /reset cleared it before /exit
+
+
+def test_generate_refuses_models_that_are_not_causal_lms(tiny_model, tmp_path):
+    """An encoder would get a random LM head and generate noise: refuse it by name instead."""
+    import json
+
+    from tunelab.errors import TunelabError
+
+    with pytest.raises(TunelabError, match="BertModel model, not a causal LM"):
+        api.generate(tiny_model, ["hi"])
+    run = tmp_path / "run" / "model"
+    run.mkdir(parents=True)
+    (run / "tunelab.json").write_text(json.dumps({"task": "classification"}))
+    with pytest.raises(TunelabError, match="holds a 'classification' model"):
+        api.generate(tmp_path / "run", ["hi"])

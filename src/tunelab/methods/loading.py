@@ -58,12 +58,17 @@ def resolve_model_dir(path: str | Path) -> Path:
     return path
 
 
+def read_meta(path: str | Path) -> dict:
+    """The tunelab.json of a model or run folder ({} for a plain HF folder); loads no weights."""
+    meta = resolve_model_dir(path) / META_FILE
+    return json.loads(meta.read_text()) if meta.is_file() else {}
+
+
 def load_trained(path: str | Path) -> TrainedModel:
     """The model, tokenizer and label space for inference, in eval mode."""
     model_dir = resolve_model_dir(path)
     source = resolve_model(str(model_dir))
-    meta_path = model_dir / META_FILE
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    meta = read_meta(model_dir)
     if source.is_adapter:
         model, tokenizer, labels = _load_adapter(model_dir, meta)
     else:
