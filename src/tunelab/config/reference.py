@@ -22,7 +22,12 @@ def _rows(model: type[BaseModel], prefix: str = "") -> list[str]:
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             rows += _rows(ann, f"{prefix}{name}.")
             continue
-        default = "required" if field.is_required() else repr(field.default)
+        if field.is_required():
+            default = "required"
+        elif field.default_factory is not None:
+            default = repr(field.default_factory())
+        else:
+            default = repr(field.default)
         cells = [f"`{prefix}{name}`", f"`{_type(ann)}`", f"`{default}`", field.description or ""]
         rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return rows

@@ -10,7 +10,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-TASKS = ("classification", "token-classification", "mlm", "causal-lm")
+from tunelab.config.generation import GenerationConfig
+
+TASKS = ("classification", "token-classification", "mlm", "causal-lm", "seq2seq")
 METHODS = ("full", "freeze", "lora")
 
 
@@ -175,6 +177,23 @@ class DataConfig(_Strict):
         None, gt=0, description="tokens; None: chosen from the length distribution"
     )
     max_train_rows: int | None = Field(None, gt=0, description="use only the first N training rows")
+    target: str = Field("target", description="seq2seq: the output text column")
+    references: str | None = Field(
+        None, description="seq2seq: column with a list of reference outputs (BLEU/ROUGE)"
+    )
+    prefix: str | None = Field(None, description="seq2seq: put before every source (T5 style)")
+    max_target_length: int | None = Field(
+        None, gt=0, description="seq2seq: target tokens; None: chosen like max_length"
+    )
+    too_long: Literal["truncate", "drop"] = Field(
+        "truncate",
+        description="causal-lm/seq2seq rows longer than max_length: cut (counted warning) or drop",
+    )
+    packing: bool = Field(
+        True,
+        description="causal-lm: several examples per sequence (isolated); false: one per row, "
+        "length-grouped batches",
+    )
     prepare: PrepareConfig | None = Field(
         None, description="clean/dedup/anonymize/split/balance/augment first"
     )
@@ -242,15 +261,27 @@ class EvalConfig(_Strict):
         description="classification baselines; token-classification runs its lexicon baseline "
         "(most frequent training tag per word) unless this is []",
     )
+    few_shot: int = Field(
+        3,
+        ge=0,
+        description="causal-lm: also score the base model with this many training examples "
+        "as earlier turns (base_few_shot); 0: off",
+    )
+    generate_rows: int | None = Field(
+        200, gt=0, description="seq2seq: rows per split to generate for BLEU/ROUGE; None: all"
+    )
 
 
 class RunConfig(_Strict):
     model: str = Field(description="packaged alias | local HF dir | hub id | path/to/file.gguf")
-    task: Literal["classification", "token-classification", "mlm", "causal-lm"] = "classification"
+    task: Literal["classification", "token-classification", "mlm", "causal-lm", "seq2seq"] = (
+        "classification"
+    )
     data: DataConfig
     method: MethodConfig = MethodConfig()
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
+    generation: GenerationConfig = GenerationConfig()
     output: str = "runs/run"
     versions: dict[str, str] | None = Field(
         None, description="written by tunelab into a run's config.yaml; ignored on input"
