@@ -128,3 +128,47 @@ def tiny_config(model: Path, files: dict[str, Path], output: Path, **sections) -
         else:
             cfg[key] = value
     return cfg
+
+
+# causal-LM fixtures: a tiny Llama built from config with the real SmolLM2 tokenizer and chat
+# template, and real Alpaca rows
+ALPACA = SHARED_DATASETS / "instructions" / "alpaca_5k.jsonl"
+
+
+@pytest.fixture(scope="module")
+def tiny_llama(tmp_path_factory):
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from tunelab.models.loading import load_tokenizer
+    from tunelab.models.sources import resolve_model
+
+    tok = load_tokenizer(resolve_model("smollm2-135m-instruct"))  # GGUF converted once, cached
+    out = tmp_path_factory.mktemp("tiny-llama")
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        bos_token_id=tok.bos_token_id,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(out, safe_serialization=True)
+    tok.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def alpaca(tmp_path_factory):
+    if not ALPACA.is_file():
+        pytest.skip("../shared/datasets is not beside the repo")
+    rows = [json.loads(x) for x in ALPACA.read_text().splitlines()[:160]]
+    rows = [r for r in rows if len(r["output"]) < 300][:80]
+    root = tmp_path_factory.mktemp("alpaca")
+    return write_jsonl(root / "train.jsonl", rows[:64]), write_jsonl(root / "dev.jsonl", rows[64:])

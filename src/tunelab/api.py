@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tunelab.config import RunConfig, load_config, parse_overrides
+from tunelab.config.generation import GenerationConfig
 from tunelab.config.load import merge_dicts, validate_config
 
 
@@ -114,18 +115,40 @@ def load_causal_lm(model: str | Path):
         return AutoModelForCausalLM.from_pretrained(source.path, use_safetensors=True), tokenizer
 
 
+def generation_config(
+    model: str | Path | None = None, generation: GenerationConfig | dict | None = None, **settings
+) -> GenerationConfig:
+    """The generation settings: a tunelab run's own `generation:` section (when `model` is one),
+    updated by `generation` and by keyword settings that are not None; validated, with errors
+    naming `generation.<field>`."""
+    from pydantic import ValidationError
+
+    from tunelab.config.load import format_validation_error
+    from tunelab.methods.loading import read_meta
+
+    base = {}
+    if model is not None and Path(model).exists():
+        base = dict(read_meta(model).get("generation") or {})
+    if isinstance(generation, GenerationConfig):
+        generation = generation.model_dump(exclude_unset=True)
+    merged = {**base, **(generation or {}), **{k: v for k, v in settings.items() if v is not None}}
+    try:
+        return GenerationConfig(**merged)
+    except ValidationError as exc:
+        raise format_validation_error(exc, "generation") from None
+
+
 def generate(
     model: str | Path,
-    prompts: list[str],
-    *,
-    max_new_tokens: int = 128,
-    temperature: float = 0.0,
-    top_p: float = 1.0,
+    prompts: list[str] | list[list[dict]],
+    generation: GenerationConfig | dict | None = None,
+    **settings,
 ) -> list[str]:
-    """Completions from a causal LM (see load_causal_lm). Chat-templated, stops at EOS."""
-    from tunelab.evaluation.causal_lm import generate as run_generate
+    """Completions from a causal LM (see load_causal_lm), chat-templated; stops at the end of
+    the model's turn or a stop string. Settings as in generation_config, e.g.
+    `generate("runs/chat-sft", ["Hi"], max_new_tokens=64, temperature=0.7, stop=["\n\n"])`."""
+    from tunelab.evaluation.generation import complete
 
+    gen = generation_config(model, generation, **settings)
     lm, tokenizer = load_causal_lm(model)
-    return run_generate(
-        lm, tokenizer, prompts, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p
-    )
+    return [c["text"] for c in complete(lm, tokenizer, prompts, gen)]

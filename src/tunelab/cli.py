@@ -33,7 +33,9 @@ patience,min_delta}}, eval.{batch_size,baselines}. See docs/config.md.""",
     "generate": """examples:
   tunelab generate smollm2-135m-instruct --prompt "What is the capital of France?"
   tunelab generate runs/chat-sft --prompt "Give three tips for sleeping well." --max-new-tokens 64
-  tunelab generate runs/chat-sft --prompt "Write a haiku" --temperature 0.7 --top-p 0.9 --json""",
+  tunelab generate runs/chat-sft --prompt "Write a haiku" --temperature 0.7 --top-p 0.9 --json
+  tunelab generate runs/chat-sft --prompt "List three fruits" --num-beams 4 --stop "\\n\\n"
+unset flags keep the run's own generation: settings (config), else the defaults""",
     "chat": """examples:
   tunelab chat smollm2-135m-instruct
   tunelab chat runs/chat-sft --temperature 0.7 --system "You answer in one sentence."
@@ -125,9 +127,7 @@ def _parser() -> argparse.ArgumentParser:
         help="a causal-lm run or model folder, or any loadable model (alias, folder, .gguf)",
     )
     g.add_argument("--prompt", action="append", required=True, help="a prompt (repeatable)")
-    g.add_argument("--max-new-tokens", type=int, default=128)
-    g.add_argument("--temperature", type=float, default=0.0, help="0: greedy (default)")
-    g.add_argument("--top-p", type=float, default=1.0)
+    _generation_flags(g)
     g.add_argument("--json", action="store_true")
 
     c = sub.add_parser(
@@ -137,9 +137,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=fmt,
     )
     c.add_argument("model", help="a causal-lm run or model folder, or any loadable chat model")
-    c.add_argument("--max-new-tokens", type=int, default=256)
-    c.add_argument("--temperature", type=float, default=0.0, help="0: greedy (default)")
-    c.add_argument("--top-p", type=float, default=1.0)
+    _generation_flags(c)
     c.add_argument("--system", help="a system message")
 
     m = sub.add_parser(
@@ -170,7 +168,7 @@ def _cmd_train(args) -> int:
         keys = [
             k for k, v in results.get(split, {}).items() if isinstance(v, (int, float)) and k != "n"
         ][:6]
-        print(f"{split}\n{'model':12s} " + " ".join(f"{k:>14s}" for k in keys))
+        print(f"{split}\n{'model':14s} " + " ".join(f"{k:>14s}" for k in keys))
         for name, m in rows:
             cells = [
                 f"{'-':>14s}"
@@ -180,7 +178,7 @@ def _cmd_train(args) -> int:
                 else f"{m[k]:14.4f}"
                 for k in keys
             ]
-            print(f"{name:12s} " + " ".join(cells))
+            print(f"{name:14s} " + " ".join(cells))
     out = Path(results["run"]["output"])
     t = results["timing"]
     print(
@@ -284,16 +282,37 @@ def _cmd_models(args) -> int:
     return 0
 
 
+GENERATION_FLAGS = ("max_new_tokens", "temperature", "top_p", "top_k", "num_beams")
+GENERATION_FLAGS += ("repetition_penalty", "stop", "seed")
+
+
+def _generation_flags(p: argparse.ArgumentParser) -> None:
+    """Flags over the `generation:` settings; unset ones keep a run's own (or the defaults)."""
+    p.add_argument("--max-new-tokens", type=int, help="default 128 (or the run's)")
+    p.add_argument("--temperature", type=float, help="0: greedy (default); > 0: sampling")
+    p.add_argument("--top-p", type=float, help="sampling: nucleus share (default 1.0)")
+    p.add_argument("--top-k", type=int, help="sampling: keep the k likeliest tokens")
+    p.add_argument("--num-beams", type=int, help="beam search width (greedy only)")
+    p.add_argument("--repetition-penalty", type=float)
+    p.add_argument(
+        "--stop", action="append", help="stop at this string, cut from the output (repeatable)"
+    )
+    p.add_argument("--seed", type=int, help="sampling: fix the random seed")
+
+
+def _generation(args):
+    from tunelab.api import generation_config
+
+    flags = {k: getattr(args, k) for k in GENERATION_FLAGS}
+    if flags["stop"]:  # a shell passes "\n" as two characters; a user means a newline
+        flags["stop"] = [s.replace("\\n", "\n").replace("\\t", "\t") for s in flags["stop"]]
+    return generation_config(args.model, **flags)
+
+
 def _cmd_generate(args) -> int:
     from tunelab import api
 
-    outs = api.generate(
-        args.model,
-        args.prompt,
-        max_new_tokens=args.max_new_tokens,
-        temperature=args.temperature,
-        top_p=args.top_p,
-    )
+    outs = api.generate(args.model, args.prompt, _generation(args))
     for prompt, out in zip(args.prompt, outs):
         print(json.dumps({"prompt": prompt, "completion": out}) if args.json else out)
     return 0
@@ -301,17 +320,11 @@ def _cmd_generate(args) -> int:
 
 def _cmd_chat(args) -> int:
     from tunelab.api import load_causal_lm
-    from tunelab.evaluation.causal_lm import chat_loop
+    from tunelab.evaluation.generation import chat_loop
 
+    gen = _generation(args)
     model, tokenizer = load_causal_lm(args.model)
-    chat_loop(
-        model,
-        tokenizer,
-        max_new_tokens=args.max_new_tokens,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        system=args.system,
-    )
+    chat_loop(model, tokenizer, gen, system=args.system)
     return 0
 
 

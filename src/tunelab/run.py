@@ -93,6 +93,7 @@ def run_training(
     import torch
     from transformers import set_seed
 
+    from tunelab.evaluation.generation import split_samples
     from tunelab.evaluation.scoring import scorer
     from tunelab.methods import get_method
     from tunelab.models.loading import count_parameters, load_config, load_tokenizer
@@ -155,16 +156,11 @@ def run_training(
             split=data.splits["validation"],
         )
 
-    base_scores = {}
-    if getattr(task, "SCORE_BASE_MODEL", False) and not resume:
-        # what fine-tuning starts from, on the same splits (e.g. masked-LM perplexity)
-        base_scores = {
-            n: score(
-                model, feats[n], data.labels, cfg.eval.batch_size, pad_id, split=data.splits[n]
-            )
-            for n in ("validation", "test")
-            if n in feats
-        }
+    base = {}
+    if not resume:  # what fine-tuning starts from, on the same splits
+        from tunelab.evaluation.base_compare import base_scores
+
+        base = base_scores(model, task, feats, data, cfg, tokenizer, score)
 
     es = cfg.train.early_stopping
     settings = LoopSettings(
@@ -192,6 +188,8 @@ def run_training(
                 pad_id,
                 split=data.splits[name],
             )
+    last = "test" if "test" in feats else "validation"
+    results[last].update(split_samples(model, task, data.splits[last], tokenizer, cfg))
     eval_seconds = time.perf_counter() - t0
 
     meta = {
@@ -205,6 +203,7 @@ def run_training(
         },
         "base_model": cfg.model,
         "method": cfg.method.name,
+        "generation": cfg.generation.model_dump(),
         "tunelab_version": cfg.versions["tunelab"],
     }
     _save_model(run_dir, model, tokenizer, method, cfg, meta)
@@ -219,8 +218,7 @@ def run_training(
 
         evals = {n: s for n, s in data.splits.items() if n in ("validation", "test")}
         baselines["lexicon"] = lexicon_baseline(data.splits["train"], evals, data.labels)
-    if base_scores:
-        baselines["base_model"] = base_scores
+    baselines.update(base)
     results["baselines"] = baselines
     results["timing"] = {
         "train_seconds": round(loop.train_seconds, 3),

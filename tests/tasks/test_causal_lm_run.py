@@ -7,50 +7,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import SHARED_DATASETS, write_jsonl
+from conftest import write_jsonl
 
 from tunelab import api
-
-ALPACA = SHARED_DATASETS / "instructions" / "alpaca_5k.jsonl"
-
-
-@pytest.fixture(scope="module")
-def tiny_llama(tmp_path_factory):
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    from tunelab.models.loading import load_tokenizer
-    from tunelab.models.sources import resolve_model
-
-    tok = load_tokenizer(resolve_model("smollm2-135m-instruct"))  # GGUF converted once, cached
-    out = tmp_path_factory.mktemp("tiny-llama")
-    config = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id,
-        bos_token_id=tok.bos_token_id,
-        tie_word_embeddings=True,
-    )
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(out, safe_serialization=True)
-    tok.save_pretrained(out)
-    return out
-
-
-@pytest.fixture(scope="module")
-def alpaca(tmp_path_factory):
-    if not ALPACA.is_file():
-        pytest.skip("../shared/datasets is not beside the repo")
-    rows = [json.loads(x) for x in ALPACA.read_text().splitlines()[:160]]
-    rows = [r for r in rows if len(r["output"]) < 300][:80]
-    root = tmp_path_factory.mktemp("alpaca")
-    return write_jsonl(root / "train.jsonl", rows[:64]), write_jsonl(root / "dev.jsonl", rows[64:])
 
 
 @pytest.mark.parametrize("method", ["full", "lora"])
@@ -107,13 +66,18 @@ def test_bad_rows_name_file_and_row(tiny_llama, tmp_path):
 @pytest.mark.e2e
 def test_chat_streams_and_keeps_history():
     from tunelab.api import load_causal_lm
-    from tunelab.evaluation.causal_lm import chat_loop
+    from tunelab.config.generation import GenerationConfig
+    from tunelab.evaluation.generation import chat_loop
 
     model, tokenizer = load_causal_lm("smollm2-135m-instruct")
     said = iter(["What is the capital of France?", "/reset", "/exit", "never read"])
     pieces: list[str] = []
     history = chat_loop(
-        model, tokenizer, max_new_tokens=12, read=lambda prompt: next(said), write=pieces.append
+        model,
+        tokenizer,
+        GenerationConfig(max_new_tokens=12),
+        read=lambda prompt: next(said),
+        write=pieces.append,
     )
     reply = "".join(pieces)
     assert "Paris" in reply
@@ -123,7 +87,6 @@ def test_chat_streams_and_keeps_history():
 
 def test_generate_refuses_models_that_are_not_causal_lms(tiny_model, tmp_path):
     """An encoder would get a random LM head and generate noise: refuse it by name instead."""
-    import json
 
     from tunelab.errors import TunelabError
 

@@ -46,9 +46,10 @@ def merge_dicts(base: dict, extra: dict, prefix: str = "") -> dict:
     return merged
 
 
-def _format_error(exc: ValidationError) -> ConfigError:
+def format_validation_error(exc: ValidationError, prefix: str = "") -> ConfigError:
+    """The first pydantic error as a ConfigError naming the dotted config path (under prefix)."""
     err = exc.errors()[0]
-    path = ".".join(str(p) for p in err["loc"])
+    path = ".".join(str(p) for p in ([prefix] if prefix else []) + list(err["loc"]))
     kind, msg = err["type"], err["msg"]
     if kind == "extra_forbidden":
         return ConfigError(
@@ -72,7 +73,7 @@ def validate_config(raw: dict[str, Any]) -> RunConfig:
     try:
         return RunConfig.model_validate(raw)
     except ValidationError as exc:
-        raise _format_error(exc) from None
+        raise format_validation_error(exc) from None
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> RunConfig:

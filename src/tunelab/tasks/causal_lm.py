@@ -18,9 +18,9 @@ import numpy as np
 from tunelab.config.schema import RunConfig
 from tunelab.data.batching import Features
 from tunelab.errors import DataError
-from tunelab.tasks.causal_lm_data import detect_file_format, encode_row
+from tunelab.tasks.causal_lm_data import detect_file_format, encode_row, render, to_messages
 from tunelab.tasks.classification import TaskData
-from tunelab.tasks.packing import collate_packed, pack, truncate_all
+from tunelab.tasks.packing import collate_packed, one_per_row, pack, truncate_all
 
 NAME = "causal-lm"
 DEFAULT_METRIC = "loss"
@@ -35,6 +35,8 @@ class ChatSplit:
     records: list[dict]
     fmt: str
     rows: list[int] = field(default_factory=list)
+    too_long: str = "truncate"  # data.too_long
+    packing: bool = True  # data.packing
 
     def __len__(self) -> int:
         return len(self.records)
@@ -75,7 +77,7 @@ def read_split(name: str, df_or_path, cfg, labels=None) -> ChatSplit:
         file = df_or_path.attrs.get("source", name)
         records, rows = df_or_path.to_dict(orient="records"), [int(i) for i in df_or_path.index]
     fmt = detect_file_format(records, None, file=file)
-    return ChatSplit(name, file, records, fmt, rows)
+    return ChatSplit(name, file, records, fmt, rows, cfg.too_long, cfg.packing)
 
 
 def load_data(cfg: RunConfig) -> TaskData:
@@ -104,6 +106,8 @@ def load_data(cfg: RunConfig) -> TaskData:
             [train.records[i] for i in pick(False)],
             train.fmt,
             [train.rows[i] for i in pick(False)],
+            train.too_long,
+            train.packing,
         )
         splits["train"] = ChatSplit(
             "train",
@@ -111,30 +115,73 @@ def load_data(cfg: RunConfig) -> TaskData:
             [train.records[i] for i in pick(True)],
             train.fmt,
             [train.rows[i] for i in pick(True)],
+            train.too_long,
+            train.packing,
         )
     return TaskData(labels=None, splits=splits, validation_from_train=from_train)
 
 
 def featurize(split: ChatSplit, tokenizer, max_length: int | None) -> Features:
-    """Rendered (ids, labels) per row; with a max_length, truncated and packed into sequences."""
+    """Rendered (ids, labels) per row; with a max_length, fitted (data.too_long) and packed into
+    sequences (or one row per sequence with data.packing false)."""
     encoded = [
         encode_row(r, split.fmt, tokenizer, file=split.file, row_number=row)
         for r, row in zip(split.records, split.rows)
     ]
     if max_length is None:  # lengths only (to choose max_length)
         return Features({"input_ids": [ids for ids, _ in encoded]})
-    kept, counts = truncate_all(encoded, max_length, "truncate")
+    return _sequences(encoded, split, max_length)
+
+
+def _sequences(encoded: list[tuple], split: ChatSplit, max_length: int) -> PackedFeatures:
+    kept, counts = truncate_all(encoded, max_length, split.too_long)
     if counts.get("too_long"):
         print(
             f"{split.file}: {counts['too_long']} of {len(encoded)} rows are longer than max_length "
-            f"{max_length}: {counts.get('truncated', 0)} truncated, {counts.get('dropped', 0)} dropped "
-            "(no trained token left)"
+            f"{max_length}: {counts.get('truncated', 0)} truncated, {counts.get('dropped', 0)} "
+            f"dropped (data.too_long: {split.too_long}; a truncated row with no answer token "
+            "left is dropped)"
         )
-    packed = pack(kept, max_length)
+    if not kept:
+        raise DataError(split.file, f"no row fits max_length {max_length}; raise data.max_length")
+    packed = pack(kept, max_length) if split.packing else one_per_row(kept)
     columns = {"input_ids": [p["input_ids"] for p in packed]}
     labels = np.empty(len(packed), dtype=object)
     labels[:] = [p["labels"] for p in packed]
     return PackedFeatures(columns=columns, labels=labels, packed=packed)
+
+
+def few_shot_featurize(
+    split: ChatSplit, train: ChatSplit, tokenizer, max_length: int, shots: int, seed: int = 0
+) -> PackedFeatures | None:
+    """The split's conversations, each preceded by the same `shots` short training examples as
+    earlier user/assistant turns; only the split's own answers are scored (base_few_shot).
+    Demonstrations are dropped, oldest first, from a row that would not fit max_length.
+    None for raw text, which has no turns to put examples in."""
+    if shots <= 0 or "text" in (split.fmt, train.fmt):
+        return None
+    order = list(range(len(train)))
+    random.Random(seed).shuffle(order)
+    demos: list[dict] = []
+    for i in order:
+        msgs = to_messages(train.records[i], train.fmt, file=train.file, row_number=train.rows[i])
+        if [m["role"] for m in msgs] == ["user", "assistant"] and sum(
+            len(m["content"]) for m in msgs
+        ) <= 600:
+            demos += msgs
+        if len(demos) >= 2 * shots:
+            break
+    encoded = []
+    for r, row in zip(split.records, split.rows):
+        msgs = to_messages(r, split.fmt, file=split.file, row_number=row)
+        head = msgs[:1] if msgs[0]["role"] == "system" else []
+        for cut in range(0, len(demos) + 1, 2):
+            convo = head + demos[cut:] + msgs[len(head) :]
+            ids, labels = render(convo, tokenizer, first=len(head) + len(demos) - cut)
+            if len(ids) <= max_length:
+                break
+        encoded.append((ids, labels))
+    return _sequences(encoded, split, max_length)
 
 
 def collate(features: PackedFeatures, index, pad_id: int) -> dict:
@@ -168,3 +215,17 @@ def loss(logits, labels, weights=None):
 
 def class_weights(y, labels, mode):
     return None
+
+
+def generation_prompts(split: ChatSplit, n: int) -> tuple[list[list[dict]], list[str]]:
+    """Up to n conversations of the split cut before their last answer, and those answers
+    (to generate and compare); nothing for raw text."""
+    if split.fmt == "text":
+        return [], []
+    prompts, references = [], []
+    for r, row in list(zip(split.records, split.rows))[:n]:
+        msgs = to_messages(r, split.fmt, file=split.file, row_number=row)
+        last = max(i for i, m in enumerate(msgs) if m["role"] == "assistant")
+        prompts.append(msgs[:last])
+        references.append(msgs[last]["content"])
+    return prompts, references

@@ -186,8 +186,11 @@ def _char_span_tokens(tokenizer, text: str, start: int, end: int) -> tuple[int, 
     return (inside[0], inside[-1] + 1) if inside else (0, 0)
 
 
-def _assistant_spans(tokenizer, messages: list[dict], ids: list[int], full: str) -> list[tuple]:
-    """[(start, end)) token ranges of each assistant message, generation prompt excluded.
+def _assistant_spans(
+    tokenizer, messages: list[dict], ids: list[int], full: str, first: int = 0
+) -> list[tuple]:
+    """[(start, end)) token ranges of each assistant message from index `first` on,
+    generation prompt excluded.
 
     The range is between the rendering of the prefix up to the message (with the generation
     prompt) and the rendering up to and including it; if those token ids are not prefixes of
@@ -195,7 +198,7 @@ def _assistant_spans(tokenizer, messages: list[dict], ids: list[int], full: str)
     """
     spans, cursor = [], 0
     for i, m in enumerate(messages):
-        if m["role"] != "assistant":
+        if m["role"] != "assistant" or i < first:
             continue
         before, upto = (
             _chat(tokenizer, messages[:i], True),
@@ -218,7 +221,7 @@ def _assistant_spans(tokenizer, messages: list[dict], ids: list[int], full: str)
 
 
 def render(
-    messages: list[dict], tokenizer, train_on: str = "assistant"
+    messages: list[dict], tokenizer, train_on: str = "assistant", first: int = 0
 ) -> tuple[list[int], list[int]]:
     """(input_ids, labels) of a conversation rendered with the tokenizer's chat template.
 
@@ -226,7 +229,8 @@ def render(
     at its end-of-turn token (the last special token of the span, e.g. SmolLM2's <|im_end|>),
     that token labelled; text after it (a newline) is not trained. A template that emits no
     end token gets the tokenizer's EOS inserted, so every answer teaches the model to stop.
-    train_on="all": every token is labelled.
+    train_on="all": every token is labelled. `first` skips the assistant answers of earlier
+    messages (few-shot examples in front of the scored conversation).
     """
     full = _chat(tokenizer, messages, False)
     ids = _ids(tokenizer, full)
@@ -236,7 +240,7 @@ def render(
         raise ValueError(f"train_on must be 'assistant' or 'all', got {train_on!r}")
     stops = set(tokenizer.all_special_ids) | {tokenizer.eos_token_id}
     labels = [IGNORE] * len(ids)
-    for start, end in reversed(_assistant_spans(tokenizer, messages, ids, full)):
+    for start, end in reversed(_assistant_spans(tokenizer, messages, ids, full, first)):
         last = next((j for j in range(end - 1, start - 1, -1) if ids[j] in stops), None)
         if last is None:  # no end-of-turn token: add one (reverse order keeps
             ids.insert(end, tokenizer.eos_token_id)  # the earlier spans' indices valid)

@@ -94,25 +94,30 @@ def pack(rows: Sequence[tuple[list[int], list[int]]], max_length: int) -> list[d
     example is -100: HF causal LMs shift labels (labels[t] is predicted from token t-1), so a
     label there would train predicting one example from the end of the previous one.
     """
-    packed = []
-    for group in bins([len(ids) for ids, _ in rows], max_length):
-        ids, labels, pos = [], [], []
-        for i in group:
-            x, y = rows[i]
-            ids += x
-            labels += [IGNORE, *y[1:]]
-            pos += range(len(x))
-        seq_lens = [len(rows[i][0]) for i in group]
-        packed.append(
-            {
-                "input_ids": ids,
-                "labels": labels,
-                "position_ids": pos,
-                "seq_lens": seq_lens,
-                "examples": group,
-            }
-        )
-    return packed
+    return [_sequence(rows, group) for group in bins([len(ids) for ids, _ in rows], max_length)]
+
+
+def one_per_row(rows: Sequence[tuple[list[int], list[int]]]) -> list[dict]:
+    """The same sequences as pack() but one example each (packing off; batches are then
+    grouped by length so padding stays small)."""
+    return [_sequence(rows, [i]) for i in range(len(rows))]
+
+
+def _sequence(rows: Sequence[tuple[list[int], list[int]]], group: list[int]) -> dict:
+    """One training sequence holding the examples `group` back to back."""
+    ids, labels, pos = [], [], []
+    for i in group:
+        x, y = rows[i]
+        ids += x
+        labels += [IGNORE, *y[1:]]
+        pos += range(len(x))
+    return {
+        "input_ids": ids,
+        "labels": labels,
+        "position_ids": pos,
+        "seq_lens": [len(rows[i][0]) for i in group],
+        "examples": group,
+    }
 
 
 def block_causal_mask(seq_lens: list[list[int]], width: int, dtype=torch.float32) -> torch.Tensor:
