@@ -11,19 +11,15 @@ import argparse
 import datetime as dt
 import inspect
 import json
-import os
-import platform
 import random
-import subprocess
 import sys
 import tempfile
-import time
-from importlib import metadata
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import REPO, machine_info, peak_rss_mib, run_child, save  # noqa: E402
+
 DATA_DIR = REPO.parent / "shared" / "datasets" / "sst2"
-RESULTS_DIR = REPO / "bench" / "results"
 VARIANTS = ("tunelab", "hf_trainer_dynamic", "hf_trainer_pad128")
 
 # One source of truth for the settings every variant uses.
@@ -163,8 +159,6 @@ def run_hf_trainer(train_file: Path, dev_file: Path, epochs: float, pad_to_max: 
 
 def child_main(args: argparse.Namespace) -> None:
     """Run one variant and print its figures as one JSON line on stdout."""
-    import resource
-
     import torch
 
     if args.threads:
@@ -179,8 +173,7 @@ def child_main(args: argparse.Namespace) -> None:
         "variant": args.variant,
         **row,
         "samples_per_s": row["train_samples"] / row["train_seconds"],
-        # ru_maxrss is in KiB on Linux.
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mib": peak_rss_mib(),
         "torch_threads": torch.get_num_threads(),
     }
     print(json.dumps(row), flush=True)
@@ -200,21 +193,8 @@ def write_subset(rows: int, dest: Path) -> int:
     return len(sample)
 
 
-def cpu_busy(seconds: float = 2.0) -> float:
-    """Share of all CPU time spent busy over `seconds` (from /proc/stat), 0..1."""
-
-    def sample() -> tuple[int, int]:
-        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        return sum(fields), fields[3] + fields[4]  # total, idle + iowait
-
-    t0, i0 = sample()
-    time.sleep(seconds)
-    t1, i1 = sample()
-    return 1 - (i1 - i0) / max(t1 - t0, 1)
-
-
 def run_variant(name: str, args: argparse.Namespace, paths: dict[str, Path]) -> dict:
-    """Run one variant in a fresh interpreter, showing elapsed time; returns its JSON row."""
+    """Run one variant in a fresh interpreter; returns its JSON row."""
     cmd = [
         sys.executable,
         str(Path(__file__).resolve()),
@@ -231,72 +211,15 @@ def run_variant(name: str, args: argparse.Namespace, paths: dict[str, Path]) -> 
     ]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    out_path, err_path = paths["work"] / f"{name}.out", paths["work"] / f"{name}.log"
-    tty = sys.stdout.isatty()
-    busy = cpu_busy()
-    if busy > 0.25:
-        print(f"  warning: the CPUs are {busy:.0%} busy before the start; other work skews timings")
-    start = time.monotonic()
-    with open(out_path, "w") as out, open(err_path, "w") as err:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=REPO)
-        last = 0.0
-        while proc.poll() is None:
-            time.sleep(1)
-            elapsed = time.monotonic() - start
-            if tty:
-                print(f"\r  {name}: running, {elapsed:5.0f} s", end="", flush=True)
-            elif elapsed - last >= 30:
-                print(f"  {name}: running, {elapsed:.0f} s", flush=True)
-                last = elapsed
-    elapsed = time.monotonic() - start
-    if tty:
-        print()
-    row = None
-    for line in out_path.read_text().splitlines():
-        try:
-            parsed = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(parsed, dict) and parsed.get("variant") == name:
-            row = parsed
-    if proc.returncode != 0 or row is None:
-        tail = err_path.read_text(errors="replace").splitlines()[-40:]
-        print(f"  {name}: FAILED (exit {proc.returncode}) after {elapsed:.0f} s; log tail:")
-        print("\n".join("    " + t for t in tail))
-        return {"variant": name, "error": f"exit {proc.returncode}", "wall_seconds": elapsed}
-    row["wall_seconds"] = elapsed
-    row["cpu_busy_before"] = round(busy, 3)
-    print(
-        f"  {name}: done in {elapsed:.0f} s: {row['samples_per_s']:.1f} samples/s, "
-        f"dev accuracy {row['dev_accuracy']:.4f}, peak RSS {row['peak_rss_mib']:.0f} MiB"
+    return run_child(
+        name,
+        cmd,
+        paths["work"],
+        lambda r: (
+            f"{r['samples_per_s']:.1f} samples/s, dev accuracy {r['dev_accuracy']:.4f}, "
+            f"peak RSS {r['peak_rss_mib']:.0f} MiB"
+        ),
     )
-    return row
-
-
-def machine_info() -> dict:
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    ram_gib = None
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal:"):
-            ram_gib = int(line.split()[1]) / 1024**2
-    versions = {}
-    for pkg in ("tunelab", "torch", "transformers", "datasets", "accelerate"):
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            versions[pkg] = None
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "ram_gib": ram_gib,
-        "python": platform.python_version(),
-        "versions": versions,
-    }
 
 
 def markdown(rows: list[dict], run: dict) -> str:
@@ -340,24 +263,6 @@ def markdown(rows: list[dict], run: dict) -> str:
     return "\n".join(lines)
 
 
-def save(text: str, run: dict) -> tuple[Path, Path]:
-    """Append the table to classification.md and write the raw JSON, each via temp + rename."""
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    md = RESULTS_DIR / "classification.md"
-    old = md.read_text(encoding="utf-8") if md.exists() else "# Classification benchmark\n\n"
-    day = run["date"][:10]
-    js = RESULTS_DIR / f"classification-{day}.json"
-    n = 2
-    while js.exists():
-        js = RESULTS_DIR / f"classification-{day}-{n}.json"
-        n += 1
-    for path, content in ((md, old.rstrip("\n") + "\n\n" + text), (js, json.dumps(run, indent=2))):
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(content + ("" if content.endswith("\n") else "\n"), encoding="utf-8")
-        tmp.replace(path)
-    return md, js
-
-
 def parent_main(args: argparse.Namespace) -> int:
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = [v for v in variants if v not in VARIANTS]
@@ -366,7 +271,7 @@ def parent_main(args: argparse.Namespace) -> int:
     run = {
         "date": dt.datetime.now().isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.executable).name, "bench/classification.py", *sys.argv[1:]]),
-        "machine": machine_info(),
+        "machine": machine_info(("torch", "transformers", "datasets", "accelerate")),
         "settings": {
             "train_rows": args.train_rows,
             "epochs": args.epochs,
@@ -407,7 +312,7 @@ def parent_main(args: argparse.Namespace) -> int:
     if args.no_save:
         print("not saved (--no-save)")
         return 0
-    md, js = save(text, run)
+    md, js = save("classification", "Classification benchmark", text, run)
     print(f"appended to {md.relative_to(REPO)}; raw JSON in {js.relative_to(REPO)}")
     return 0
 

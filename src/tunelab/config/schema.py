@@ -268,7 +268,10 @@ class EvalConfig(_Strict):
         "as earlier turns (base_few_shot); 0: off",
     )
     generate_rows: int | None = Field(
-        200, gt=0, description="seq2seq: rows per split to generate for BLEU/ROUGE; None: all"
+        200,
+        ge=0,
+        description="rows to generate from (seq2seq: BLEU/ROUGE; causal-lm: stop rate and "
+        "samples of the test split); None: all; 0: none",
     )
 
 

@@ -178,7 +178,7 @@ def split_samples(model, task, split, tokenizer, cfg) -> dict:
     """generation_samples() on up to eval.generate_rows conversations of a split, for tasks
     that expose `generation_prompts` (causal-lm chat data); {} otherwise."""
     pick = getattr(task, "generation_prompts", None)
-    if pick is None or not cfg.eval.generate_rows:
+    if pick is None or cfg.eval.generate_rows == 0:  # None: every row
         return {}
     prompts, references = pick(split, cfg.eval.generate_rows)
     if not prompts:

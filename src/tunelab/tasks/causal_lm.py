@@ -217,8 +217,8 @@ def class_weights(y, labels, mode):
     return None
 
 
-def generation_prompts(split: ChatSplit, n: int) -> tuple[list[list[dict]], list[str]]:
-    """Up to n conversations of the split cut before their last answer, and those answers
+def generation_prompts(split: ChatSplit, n: int | None) -> tuple[list[list[dict]], list[str]]:
+    """Up to n (None: all) conversations of the split cut before their last answer, and those answers
     (to generate and compare); nothing for raw text."""
     if split.fmt == "text":
         return [], []
