@@ -8,7 +8,6 @@ in its own subprocess so that its peak RSS is its own. See bench/README.md.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import inspect
 import json
 import random
@@ -17,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, machine_info, peak_rss_mib, run_child, save  # noqa: E402
+from common import REPO, peak_rss_mib, report, run_child, start_run  # noqa: E402
 
 DATA_DIR = REPO.parent / "shared" / "datasets" / "sst2"
 VARIANTS = ("tunelab", "hf_trainer_dynamic", "hf_trainer_pad128")
@@ -264,26 +263,23 @@ def markdown(rows: list[dict], run: dict) -> str:
 
 
 def parent_main(args: argparse.Namespace) -> int:
-    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    unknown = [v for v in variants if v not in VARIANTS]
-    if unknown or not variants:
-        sys.exit(f"--variants: unknown {unknown}; choose from {', '.join(VARIANTS)}")
-    run = {
-        "date": dt.datetime.now().isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.executable).name, "bench/classification.py", *sys.argv[1:]]),
-        "machine": machine_info(("torch", "transformers", "datasets", "accelerate")),
-        "settings": {
-            "train_rows": args.train_rows,
-            "epochs": args.epochs,
-            "batch_size": BATCH_SIZE,
-            "lr": LR,
-            "warmup_ratio": WARMUP_RATIO,
-            "weight_decay": WEIGHT_DECAY,
-            "max_length": MAX_LENGTH,
-            "seed": SEED,
-            "threads": args.threads,
-            "variants": variants,
-        },
+    variants, run = start_run(
+        "classification.py",
+        args.variants,
+        VARIANTS,
+        ("torch", "transformers", "datasets", "accelerate"),
+    )
+    run["settings"] = {
+        "train_rows": args.train_rows,
+        "epochs": args.epochs,
+        "batch_size": BATCH_SIZE,
+        "lr": LR,
+        "warmup_ratio": WARMUP_RATIO,
+        "weight_decay": WEIGHT_DECAY,
+        "max_length": MAX_LENGTH,
+        "seed": SEED,
+        "threads": args.threads,
+        "variants": variants,
     }
     with tempfile.TemporaryDirectory(prefix="tunelab-bench-") as tmp:
         paths = {
@@ -302,19 +298,9 @@ def parent_main(args: argparse.Namespace) -> int:
             print(f"[{i}/{len(variants)}] {name}", flush=True)
             rows.append(run_variant(name, args, paths))
     run["results"] = rows
-    text = markdown(rows, run)
-    print()
-    print(text)
-    failed = [r["variant"] for r in rows if "error" in r]
-    if failed:
-        print(f"not saved: {', '.join(failed)} failed")
-        return 1
-    if args.no_save:
-        print("not saved (--no-save)")
-        return 0
-    md, js = save("classification", "Classification benchmark", text, run)
-    print(f"appended to {md.relative_to(REPO)}; raw JSON in {js.relative_to(REPO)}")
-    return 0
+    return report(
+        "classification", "Classification benchmark", markdown(rows, run), run, args.no_save
+    )
 
 
 def main() -> None:

@@ -121,3 +121,35 @@ def save(name: str, title: str, text: str, run: dict) -> tuple[Path, Path]:
         tmp.write_text(content + ("" if content.endswith("\n") else "\n"), encoding="utf-8")
         tmp.replace(path)
     return md, js
+
+
+def report(name: str, title: str, text: str, run: dict, no_save: bool) -> int:
+    """Print the table; save it (and the raw JSON) unless a variant failed or --no-save.
+    Returns the exit status."""
+    print("\n" + text)
+    failed = [r["variant"] for r in run["results"] if "error" in r]
+    if failed:
+        print(f"not saved: {', '.join(failed)} failed")
+        return 1
+    if no_save:
+        print("not saved (--no-save)")
+        return 0
+    md, js = save(name, title, text, run)
+    print(f"appended to {md.relative_to(REPO)}; raw JSON in {js.relative_to(REPO)}")
+    return 0
+
+
+def start_run(script: str, variants: str, known: tuple[str, ...], packages: tuple[str, ...]):
+    """(variants asked for, the run record: date, command line, machine); exits on unknown."""
+    import datetime as dt
+
+    names = [v.strip() for v in variants.split(",") if v.strip()]
+    unknown = [v for v in names if v not in known]
+    if unknown or not names:
+        sys.exit(f"--variants: unknown {unknown}; choose from {', '.join(known)}")
+    run = {
+        "date": dt.datetime.now().isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.executable).name, f"bench/{script}", *sys.argv[1:]]),
+        "machine": machine_info(packages),
+    }
+    return names, run

@@ -21,7 +21,6 @@ same numerator for every variant, so the ratio is the wall-time ratio of trainin
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import inspect
 import json
 import math
@@ -30,7 +29,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, machine_info, peak_rss_mib, run_child, save  # noqa: E402
+from common import REPO, peak_rss_mib, report, run_child, start_run  # noqa: E402
 
 DATA_DIR = REPO / "examples" / "data" / "instructions"
 VARIANTS = ("tunelab", "tunelab_nopack", "trl_sft", "trl_sft_fp32")
@@ -261,14 +260,9 @@ def markdown(rows: list[dict], run: dict) -> str:
 
 
 def parent_main(args: argparse.Namespace) -> int:
-    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    if not variants or any(v not in VARIANTS for v in variants):
-        sys.exit(f"--variants: choose from {', '.join(VARIANTS)}")
-    run = {
-        "date": dt.datetime.now().isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.executable).name, "bench/sft.py", *sys.argv[1:]]),
-        "machine": machine_info(("torch", "transformers", "peft", "trl", "accelerate")),
-    }
+    variants, run = start_run(
+        "sft.py", args.variants, VARIANTS, ("torch", "transformers", "peft", "trl", "accelerate")
+    )
     with tempfile.TemporaryDirectory(prefix="tunelab-bench-sft-") as tmp:
         work = Path(tmp)
         train, dev = work / "train.jsonl", work / "dev.jsonl"
@@ -306,17 +300,7 @@ def parent_main(args: argparse.Namespace) -> int:
                 )
             )
     run["results"] = rows
-    text = markdown(rows, run)
-    print("\n" + text)
-    if any("error" in r for r in rows):
-        print("not saved: a variant failed")
-        return 1
-    if args.no_save:
-        print("not saved (--no-save)")
-        return 0
-    md, js = save("sft", "SFT benchmark (causal-lm LoRA)", text, run)
-    print(f"appended to {md.relative_to(REPO)}; raw JSON in {js.relative_to(REPO)}")
-    return 0
+    return report("sft", "SFT benchmark (causal-lm LoRA)", markdown(rows, run), run, args.no_save)
 
 
 def main() -> None:

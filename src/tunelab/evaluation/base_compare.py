@@ -15,6 +15,7 @@ def base_scores(model, task, feats: dict, data, cfg, tokenizer, score) -> dict:
         return {}
     pad_id, bs = tokenizer.pad_token_id, cfg.eval.batch_size
     splits = [n for n in ("validation", "test") if n in feats]
+    print(f"base model: scoring {' and '.join(splits)} before training")
     out = {
         "base_model": {
             n: score(model, feats[n], data.labels, bs, pad_id, split=data.splits[n]) for n in splits
@@ -23,9 +24,12 @@ def base_scores(model, task, feats: dict, data, cfg, tokenizer, score) -> dict:
     from tunelab.evaluation.generation import split_samples
 
     last = splits[-1]
-    out["base_model"][last].update(split_samples(model, task, data.splits[last], tokenizer, cfg))
+    out["base_model"][last].update(
+        split_samples(model, task, data.splits[last], tokenizer, cfg, who="base model")
+    )
     few_shot = getattr(task, "few_shot_featurize", None)
     if few_shot and cfg.eval.few_shot:
+        print(f"base model: scoring with {cfg.eval.few_shot} training examples in each prompt")
         shots = {}
         for n in splits:
             fs = few_shot(

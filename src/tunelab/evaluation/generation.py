@@ -50,10 +50,13 @@ def complete(
     *,
     chat: bool = True,
     batch_size: int = 8,
+    progress: str | None = None,
 ) -> list[dict]:
     """[{"text", "tokens", "finish": "eos"|"stop"|"length"}] per prompt, generated in batches
-    (left-padded, so every row's new tokens start at the same column)."""
+    (left-padded, so every row's new tokens start at the same column); with `progress`, a
+    bar of that title counts the rows."""
     import torch
+    from tqdm.auto import tqdm
 
     gen = gen or GenerationConfig()
     texts = [_render(tokenizer, p, chat) for p in prompts]
@@ -64,6 +67,7 @@ def complete(
     side, tokenizer.padding_side = tokenizer.padding_side, "left"
     model.eval()
     out = []
+    bar = tqdm(total=len(texts), desc=progress, unit="row", disable=progress is None)
     try:
         for start in range(0, len(texts), batch_size):
             enc = tokenizer(
@@ -77,6 +81,7 @@ def complete(
                     **enc,
                     eos_token_id=sorted(eos),
                     pad_token_id=tokenizer.pad_token_id,
+                    use_cache=True,  # a model loaded for training has it off in its config
                     **gen.generate_kwargs(),
                     **extra,
                 )
@@ -88,8 +93,10 @@ def complete(
                 )
                 finish = "stop" if stopped else "eos" if end is not None else "length"
                 out.append({"text": text.strip(), "tokens": len(new), "finish": finish})
+            bar.update(len(ids))
     finally:
         tokenizer.padding_side = side
+        bar.close()
     return out
 
 
@@ -134,6 +141,7 @@ def chat_loop(
             "streamer": streamer,
             "eos_token_id": sorted(_eos_ids(model, tokenizer)),
             "pad_token_id": tokenizer.pad_token_id,
+            "use_cache": True,
             **gen.generate_kwargs(),
             **extra,
         }
@@ -152,11 +160,16 @@ def chat_loop(
 
 
 def generation_samples(
-    model, tokenizer, prompts: list[list[dict]], references: list[str], gen: GenerationConfig
+    model,
+    tokenizer,
+    prompts: list[list[dict]],
+    references: list[str],
+    gen: GenerationConfig,
+    progress: str | None = None,
 ) -> dict:
     """Generate for held-out conversations (each up to its answer): how often the model ends
     its turn by itself (`stop_rate`), mean new tokens, and the first samples side by side."""
-    outs = complete(model, tokenizer, prompts, gen)
+    outs = complete(model, tokenizer, prompts, gen, progress=progress)
     n = max(len(outs), 1)
     return {
         "stop_rate": sum(o["finish"] != "length" for o in outs) / n,
@@ -174,7 +187,7 @@ def generation_samples(
     }
 
 
-def split_samples(model, task, split, tokenizer, cfg) -> dict:
+def split_samples(model, task, split, tokenizer, cfg, who: str = "fine-tuned") -> dict:
     """generation_samples() on up to eval.generate_rows conversations of a split, for tasks
     that expose `generation_prompts` (causal-lm chat data); {} otherwise."""
     pick = getattr(task, "generation_prompts", None)
@@ -183,4 +196,5 @@ def split_samples(model, task, split, tokenizer, cfg) -> dict:
     prompts, references = pick(split, cfg.eval.generate_rows)
     if not prompts:
         return {}
-    return generation_samples(model, tokenizer, prompts, references, cfg.generation)
+    title = f"{who}: generating ({split.name})"
+    return generation_samples(model, tokenizer, prompts, references, cfg.generation, title)
