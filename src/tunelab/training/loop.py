@@ -44,6 +44,7 @@ class LoopResult:
     epochs: float
     train_samples: int
     train_seconds: float
+    train_tokens: int = 0  # real (non-pad) tokens of the training batches
     stopped_early: bool = False
     best: dict | None = None  # {"step", "metric", "value"}
     evaluations: list[dict] = field(default_factory=list)
@@ -51,6 +52,10 @@ class LoopResult:
     @property
     def samples_per_s(self) -> float:
         return self.train_samples / self.train_seconds if self.train_seconds > 0 else 0.0
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.train_tokens / self.train_seconds if self.train_seconds > 0 else 0.0
 
 
 def _precision(cfg: TrainConfig) -> str:
@@ -102,6 +107,7 @@ def train_loop(
         "epoch": 0,
         "micro": 0,
         "samples": 0,
+        "tokens": 0,
         "seconds": 0.0,
         "best": None,
         "bad_evals": 0,
@@ -112,6 +118,7 @@ def train_loop(
         if not found:
             raise TunelabError(f"{run_dir}: no checkpoint to resume from (checkpoints/ is empty)")
         pos = ckpt.load_checkpoint(found[-1], model, optimizer, scheduler)
+        pos.setdefault("tokens", 0)  # checkpoints written before tokens were counted
         print(f"resuming from {found[-1].name} (step {pos['step']} of {total_steps})", flush=True)
     model, optimizer = accelerator.prepare(model, optimizer)
     weights = (
@@ -186,6 +193,7 @@ def train_loop(
                     t0 = time.perf_counter()
                     group = batches[pos["micro"] : pos["micro"] + cfg.grad_accum]
                     n_rows = sum(len(b) for b in group)
+                    pos["tokens"] += int(sum(train.lengths[b].sum() for b in group))
                     step_loss = 0.0
                     for index in group:
                         batch = {
@@ -218,7 +226,8 @@ def train_loop(
                     bar.set_postfix(
                         loss=f"{step_loss:.4f}",
                         lr=f"{scheduler.get_last_lr()[0]:.2e}",
-                        samples_s=f"{rate:.0f}",
+                        samples_s=f"{rate:.{0 if rate >= 10 else 2}f}",
+                        tokens_s=f"{pos['tokens'] / max(pos['seconds'], 1e-9):.0f}",
                         refresh=False,
                     )
                     if pos["step"] % cfg.log_steps == 0 or pos["step"] == total_steps:
@@ -260,6 +269,7 @@ def train_loop(
         epochs=pos["step"] / steps_per_epoch,
         train_samples=pos["samples"],
         train_seconds=pos["seconds"],
+        train_tokens=pos["tokens"],
         stopped_early=pos["step"] < total_steps,
         best=pos["best"],
         evaluations=pos["evaluations"],
