@@ -206,6 +206,9 @@ def run_training(
         "generation": cfg.generation.model_dump(),
         "tunelab_version": cfg.versions["tunelab"],
     }
+    if cfg.task == "seq2seq":  # what `tunelab eval` needs to read rows as training did
+        d = cfg.data
+        meta["columns"].update(target=d.target, references=d.references, prefix=d.prefix)
     _save_model(run_dir, model, tokenizer, method, cfg, meta)
 
     baselines, baseline_seconds = {}, {}
@@ -224,6 +227,8 @@ def run_training(
         "train_seconds": round(loop.train_seconds, 3),
         "train_samples": loop.train_samples,
         "samples_per_s": round(loop.samples_per_s, 2),
+        "train_tokens": loop.train_tokens,
+        "tokens_per_s": round(loop.tokens_per_s, 2),
         "eval_seconds": round(eval_seconds, 3),
         "baseline_seconds": baseline_seconds,
         "total_seconds": round(time.perf_counter() - t_start, 3),

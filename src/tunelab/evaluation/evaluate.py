@@ -43,16 +43,23 @@ def evaluate_file(
 
     task_module = get_task(trained.task)
     cols = trained.meta.get("columns", {})
+    df = read_table(path)
     cfg = DataConfig(
         train=str(path),
         text=text or cols.get("text", "text"),
         text_pair=text_pair if text_pair is not None else cols.get("text_pair"),
         label=label or cols.get("label", "label"),
+        target=cols.get("target", "target"),  # seq2seq
+        references=cols.get("references") if cols.get("references") in df.columns else None,
+        prefix=cols.get("prefix"),
     )
-    df = read_table(path)
     needed = [cfg.text, cfg.text_pair] + ([cfg.label] if trained.labels is not None else [])
     require_columns(df, str(path), [c for c in needed if c])
     split = task_module.read_split("eval", df, cfg, trained.labels)
+    if trained.meta.get("generation") and hasattr(split, "settings"):  # seq2seq: decode as trained
+        from tunelab.config.generation import GenerationConfig
+
+        split.settings.generation = GenerationConfig(**trained.meta["generation"])
     feats = task_module.featurize(split, trained.tokenizer, trained.max_length)
     pad_id = trained.tokenizer.pad_token_id
     return scorer(trained.task)(trained.model, feats, trained.labels, batch_size, pad_id)

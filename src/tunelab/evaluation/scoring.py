@@ -37,4 +37,11 @@ def scorer(task: str) -> Callable:
             return score_lm_features(model, features, batch_size, pad_id)
 
         return score
+    if task == "seq2seq":
+        from tunelab.evaluation.seq2seq import score_seq2seq_features
+
+        def score(model, features, labels, batch_size, pad_id, split=None):
+            return score_seq2seq_features(model, features, batch_size, pad_id)
+
+        return score
     raise ValueError(f"no scorer for task {task!r}")

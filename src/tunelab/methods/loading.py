@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tunelab.data.labels import LabelSpace
 from tunelab.errors import ModelSourceError
-from tunelab.models.loading import load_tokenizer, quiet_transformers
+from tunelab.models.loading import load_config, load_tokenizer, quiet_transformers
 from tunelab.models.sources import ModelSource, resolve_model
 
 META_FILE = "tunelab.json"
@@ -41,6 +41,7 @@ def auto_class(task: str):
         "token-classification": transformers.AutoModelForTokenClassification,
         "mlm": transformers.AutoModelForMaskedLM,
         "causal-lm": transformers.AutoModelForCausalLM,
+        "seq2seq": transformers.AutoModelForSeq2SeqLM,
     }[task]
 
 
@@ -81,7 +82,7 @@ def load_trained(path: str | Path) -> TrainedModel:
 
 
 def _labels_from_config(config, task: str) -> LabelSpace | None:
-    if task in ("mlm", "causal-lm"):
+    if task in ("mlm", "causal-lm", "seq2seq"):
         return None
     names = [config.id2label[i] for i in sorted(config.id2label)]
     return LabelSpace(names=names, multi_label=config.problem_type == "multi_label_classification")
@@ -105,7 +106,7 @@ def _load_adapter(model_dir: Path, meta: dict):
     from peft import PeftModel
 
     task = meta.get("task", "classification")
-    if task not in ("mlm", "causal-lm") and not meta.get("labels"):
+    if task not in ("mlm", "causal-lm", "seq2seq") and not meta.get("labels"):
         raise ModelSourceError(
             f"{model_dir}: adapter folder without {META_FILE}; cannot tell its labels"
         )
@@ -127,13 +128,18 @@ def _load_adapter(model_dir: Path, meta: dict):
                 else "single_label_classification"
             )
     with quiet_transformers():
-        base_model = auto_class(task).from_pretrained(
-            base.path,
-            use_safetensors=True,
-            trust_remote_code=False,
-            ignore_mismatched_sizes=True,
-            **head,
-        )
+        if task == "seq2seq" and not getattr(load_config(base), "is_encoder_decoder", False):
+            from tunelab.tasks.seq2seq_model import warm_start  # the base was an encoder
+
+            base_model = warm_start(base, tokenizer)
+        else:
+            base_model = auto_class(task).from_pretrained(
+                base.path,
+                use_safetensors=True,
+                trust_remote_code=False,
+                ignore_mismatched_sizes=True,
+                **head,
+            )
         if getattr(base_model.config, "pad_token_id", None) is None:
             base_model.config.pad_token_id = tokenizer.pad_token_id
         model = PeftModel.from_pretrained(base_model, str(model_dir))

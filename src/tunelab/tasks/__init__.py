@@ -22,6 +22,7 @@ def get_task(name: str) -> ModuleType:
         "token-classification": "token_classification",
         "mlm": "mlm",
         "causal-lm": "causal_lm",
+        "seq2seq": "seq2seq",
     }.get(name)
     if module is None:
         from tunelab.errors import ConfigError
