@@ -133,8 +133,14 @@ def test_generation_settings_are_validated_by_name(tiny_llama):
         api.generation_config(None, num_beams=2, temperature=0.7)
 
 
-def test_cli_generate_reads_stop_escapes(tiny_llama, capsys):
-    from tunelab.cli import main
+def test_cli_generation_flags(tiny_llama, capsys):
+    from tunelab.cli import _generation, _parser, main
+
+    args = _parser().parse_args(
+        ["generate", str(tiny_llama), "--prompt", "hi", "--stop", "\\n\\nUser:", "--num-beams", "2"]
+    )
+    gen = _generation(args)  # a shell passes backslash-n as two characters
+    assert gen.stop == ["\n\nUser:"] and gen.num_beams == 2 and gen.max_new_tokens == 128
 
     assert (
         main(["generate", str(tiny_llama), "--prompt", "hi", "--max-new-tokens", "3", "--json"])

@@ -7,10 +7,23 @@ import math
 import numpy as np
 
 
+def token_nll(logits, labels) -> tuple[float, int]:
+    """(summed cross-entropy, count) over the labelled tokens: logits (B, T, V) against labels
+    (B, T), -100 skipped. Callers average over a whole split: loss = sum / count."""
+    import torch.nn.functional as F
+
+    total = F.cross_entropy(
+        logits.float().reshape(-1, logits.size(-1)),
+        labels.reshape(-1),
+        ignore_index=-100,
+        reduction="sum",
+    )
+    return float(total), int((labels != -100).sum())
+
+
 def score_lm_features(model, features, batch_size: int, pad_id: int) -> dict:
     """{"loss", "perplexity", "tokens"} over every trained token of the packed sequences."""
     import torch
-    import torch.nn.functional as F
 
     from tunelab.data.batching import sorted_batches
     from tunelab.tasks.causal_lm import collate
@@ -25,17 +38,9 @@ def score_lm_features(model, features, batch_size: int, pad_id: int) -> dict:
                 k: v.to(device) for k, v in collate(features, np.asarray(index), pad_id).items()
             }
             labels = batch.pop("labels")
-            logits = model(**batch).logits[:, :-1].float()  # (B, T-1, V)
-            target = labels[:, 1:]
-            total += float(
-                F.cross_entropy(
-                    logits.reshape(-1, logits.size(-1)),
-                    target.reshape(-1),
-                    ignore_index=-100,
-                    reduction="sum",
-                )
-            )
-            count += int((target != -100).sum())
+            logits = model(**batch).logits[:, :-1]  # (B, T-1, V) predicts labels[:, 1:]
+            nll, n = token_nll(logits, labels[:, 1:])
+            total, count = total + nll, count + n
     model.train(was_training)
     loss = total / max(count, 1)
     return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "tokens": count}

@@ -11,7 +11,9 @@ import numpy as np
 
 from tunelab.data.batching import Features
 from tunelab.data.batching import collate as pad_collate
-from tunelab.tasks.seq2seq_data import end_ids
+from tunelab.evaluation.causal_lm import token_nll
+from tunelab.evaluation.generation import cut_at_stop
+from tunelab.models.encoder_decoder import end_ids
 
 SAMPLES = 5  # (source, reference, prediction) examples kept in the scores
 SAMPLE_CHARS = 300  # sources are shortened to this many characters in the samples
@@ -20,7 +22,6 @@ SAMPLE_CHARS = 300  # sources are shortened to this many characters in the sampl
 def target_loss(model, features, batch_size: int, pad_id: int) -> tuple[float, int]:
     """(mean cross-entropy per target token, number of target tokens) over all rows."""
     import torch
-    import torch.nn.functional as F
 
     from tunelab.data.batching import sorted_batches
     from tunelab.tasks.seq2seq import collate, decoder_start_id
@@ -33,23 +34,9 @@ def target_loss(model, features, batch_size: int, pad_id: int) -> tuple[float, i
             batch = collate(features, np.asarray(index), pad_id, decoder_start=start)
             batch = {k: v.to(device) for k, v in batch.items()}
             labels = batch.pop("labels")  # (B, L)
-            logits = model(**batch).logits.float()  # (B, L, V)
-            total += float(
-                F.cross_entropy(
-                    logits.reshape(-1, logits.size(-1)),
-                    labels.reshape(-1),
-                    ignore_index=-100,
-                    reduction="sum",
-                )
-            )
-            count += int((labels != -100).sum())
+            nll, n = token_nll(model(**batch).logits, labels)  # logits (B, L, V)
+            total, count = total + nll, count + n
     return total / max(count, 1), count
-
-
-def cut_at_stop(text: str, stop: list[str]) -> str:
-    """`text` up to the first occurrence of any stop string, stripped."""
-    ends = [i for s in stop if (i := text.find(s)) >= 0]
-    return (text[: min(ends)] if ends else text).strip()
 
 
 def generate_rows(model, features, rows: list[int], batch_size: int, pad_id: int) -> list[str]:
@@ -86,7 +73,7 @@ def generate_rows(model, features, rows: list[int], batch_size: int, pad_id: int
                 **kwargs,
             )  # (B, 1 + new): decoder start, then the new tokens
             texts = tok.batch_decode(generated, skip_special_tokens=True)
-            out.update({i: cut_at_stop(t, gen.stop) for i, t in zip(chunk, texts)})
+            out.update({i: cut_at_stop(t, gen.stop)[0].strip() for i, t in zip(chunk, texts)})
     return [out[i] for i in rows]
 
 

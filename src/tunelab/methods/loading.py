@@ -129,7 +129,7 @@ def _load_adapter(model_dir: Path, meta: dict):
             )
     with quiet_transformers():
         if task == "seq2seq" and not getattr(load_config(base), "is_encoder_decoder", False):
-            from tunelab.tasks.seq2seq_model import warm_start  # the base was an encoder
+            from tunelab.models.encoder_decoder import warm_start  # the base was an encoder
 
             base_model = warm_start(base, tokenizer)
         else:

@@ -10,7 +10,7 @@ positions and a block-diagonal mask so nothing leaks between them (tasks/packing
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -99,25 +99,14 @@ def load_data(cfg: RunConfig) -> TaskData:
         order = list(range(len(train)))
         random.Random(cfg.train.seed).shuffle(order)
         held = set(order[: max(1, int(round(d.validation_size * len(train))))])
-        pick = lambda keep: [i for i in range(len(train)) if (i in held) != keep]  # noqa: E731
-        splits["validation"] = ChatSplit(
-            "validation",
-            train.file,
-            [train.records[i] for i in pick(False)],
-            train.fmt,
-            [train.rows[i] for i in pick(False)],
-            train.too_long,
-            train.packing,
-        )
-        splits["train"] = ChatSplit(
-            "train",
-            train.file,
-            [train.records[i] for i in pick(True)],
-            train.fmt,
-            [train.rows[i] for i in pick(True)],
-            train.too_long,
-            train.packing,
-        )
+        for name, held_out in (("validation", True), ("train", False)):
+            keep = [i for i in range(len(train)) if (i in held) == held_out]
+            splits[name] = replace(
+                train,
+                name=name,
+                records=[train.records[i] for i in keep],
+                rows=[train.rows[i] for i in keep],
+            )
     return TaskData(labels=None, splits=splits, validation_from_train=from_train)
 
 

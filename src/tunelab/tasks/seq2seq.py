@@ -16,6 +16,7 @@ from tunelab.config.schema import RunConfig
 from tunelab.data.batching import Features
 from tunelab.data.batching import collate as pad_collate
 from tunelab.errors import ConfigError
+from tunelab.models.encoder_decoder import end_ids
 from tunelab.tasks.classification import TaskData
 from tunelab.tasks.seq2seq_data import (
     Seq2SeqFeatures,
@@ -24,7 +25,6 @@ from tunelab.tasks.seq2seq_data import (
     cut,
     encode_sources,
     encode_targets,
-    end_ids,
     hold_out,
     read_split,
     target_limit,
@@ -170,7 +170,7 @@ def load_model(source, data: TaskData, cfg: RunConfig, tokenizer):
             source, AutoModelForSeq2SeqLM, dropout=cfg.train.dropout, tokenizer=tokenizer
         )
     else:
-        from tunelab.tasks.seq2seq_model import is_decoder_only, warm_start
+        from tunelab.models.encoder_decoder import is_decoder_only, warm_start
 
         if is_decoder_only(config):
             raise ConfigError(

@@ -18,6 +18,7 @@ from tunelab.config.generation import GenerationConfig
 from tunelab.config.schema import DataConfig
 from tunelab.data.batching import Features
 from tunelab.errors import DataError
+from tunelab.models.encoder_decoder import end_ids
 
 
 @dataclass
@@ -152,15 +153,6 @@ def hold_out(split: Seq2SeqSplit, size: float, seed: int) -> tuple[Seq2SeqSplit,
     held[np.random.default_rng(seed).permutation(n)[:n_val]] = True
     return split.take("train", np.flatnonzero(~held)), split.take(
         "validation", np.flatnonzero(held)
-    )
-
-
-def end_ids(tokenizer) -> tuple[int | None, int | None]:
-    """(start, end) tokens of a BERT2BERT-style decoder: [CLS]/[SEP], else BOS/EOS."""
-    cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
-    return (
-        cls if cls is not None else tokenizer.bos_token_id,
-        sep if sep is not None else tokenizer.eos_token_id,
     )
 
 

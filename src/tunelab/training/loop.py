@@ -181,19 +181,18 @@ def train_loop(
         )
         return es.enabled and pos["bad_evals"] >= es.patience
 
+    lengths = train.lengths  # (N,) real tokens per row; computed once, read every step
     model.train()
     with GracefulInterrupt() as interrupt:
         try:
             while not stop:
                 epoch = pos["epoch"]
-                batches = batch_order(
-                    train.lengths, cfg.batch_size, cfg.seed, epoch, cfg.group_by_length
-                )
+                batches = batch_order(lengths, cfg.batch_size, cfg.seed, epoch, cfg.group_by_length)
                 while pos["epoch"] == epoch and not stop:
                     t0 = time.perf_counter()
                     group = batches[pos["micro"] : pos["micro"] + cfg.grad_accum]
                     n_rows = sum(len(b) for b in group)
-                    pos["tokens"] += int(sum(train.lengths[b].sum() for b in group))
+                    pos["tokens"] += int(sum(lengths[b].sum() for b in group))
                     step_loss = 0.0
                     for index in group:
                         batch = {

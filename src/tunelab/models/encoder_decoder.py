@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from tunelab.tasks.seq2seq_data import end_ids
+
+def end_ids(tokenizer) -> tuple[int | None, int | None]:
+    """(start, end) tokens of a BERT2BERT-style decoder: [CLS]/[SEP], else BOS/EOS."""
+    cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
+    return (
+        cls if cls is not None else tokenizer.bos_token_id,
+        sep if sep is not None else tokenizer.eos_token_id,
+    )
 
 
 def is_decoder_only(config) -> bool:
