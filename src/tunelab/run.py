@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +89,14 @@ def _prepared(cfg: RunConfig) -> RunConfig:
 
 
 def run_training(
-    cfg: RunConfig, *, overwrite: bool = False, resume: bool = False
+    cfg: RunConfig,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+    on_eval: Callable[[int, dict], None] | None = None,
 ) -> dict[str, Any]:
+    """Train, evaluate and save one run. `on_eval(step, scores)` is called after every
+    validation (hyperparameter search reports and prunes through it)."""
     import torch
     from transformers import set_seed
 
@@ -100,6 +107,7 @@ def run_training(
     from tunelab.models.sources import resolve_model
     from tunelab.tasks import get_task
     from tunelab.training.loop import LoopSettings, train_loop
+    from tunelab.training.procedures import ProcedureContext, build_procedure
 
     t_start = time.perf_counter()
     run_dir = Path(cfg.output)
@@ -162,6 +170,7 @@ def run_training(
 
         base = base_scores(model, task, feats, data, cfg, tokenizer, score)
 
+    procedure = build_procedure(ProcedureContext(cfg, task, data, feats, tokenizer, model))
     es = cfg.train.early_stopping
     settings = LoopSettings(
         lr=cfg.train.lr,
@@ -170,6 +179,8 @@ def run_training(
         mode=es.mode,
         pad_id=pad_id,
         class_weights=None if weights is None else torch.as_tensor(weights),
+        procedure=procedure,
+        on_eval=on_eval,
         **({"collate": task.collate} if hasattr(task, "collate") else {}),
     )
     loop = train_loop(
@@ -237,6 +248,7 @@ def run_training(
         "model": cfg.model,
         "task": cfg.task,
         "method": cfg.method.name,
+        "procedure": procedure.summary(),
         "output": str(run_dir),
         "trainable_params": trainable,
         "total_params": total,

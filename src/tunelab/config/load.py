@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from tunelab.config.procedure import PROCEDURES
 from tunelab.config.schema import RunConfig
 from tunelab.errors import ConfigError
 
@@ -49,7 +50,10 @@ def merge_dicts(base: dict, extra: dict, prefix: str = "") -> dict:
 def format_validation_error(exc: ValidationError, prefix: str = "") -> ConfigError:
     """The first pydantic error as a ConfigError naming the dotted config path (under prefix)."""
     err = exc.errors()[0]
-    path = ".".join(str(p) for p in ([prefix] if prefix else []) + list(err["loc"]))
+    loc = list(err["loc"])
+    if len(loc) > 1 and loc[0] == "procedure" and loc[1] in PROCEDURES:
+        loc.pop(1)  # pydantic names the union member: procedure.distill.alpha -> procedure.alpha
+    path = ".".join(str(p) for p in ([prefix] if prefix else []) + loc)
     kind, msg = err["type"], err["msg"]
     if kind == "extra_forbidden":
         return ConfigError(

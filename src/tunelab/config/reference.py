@@ -5,6 +5,9 @@
 
 from __future__ import annotations
 
+import types
+import typing
+
 from pydantic import BaseModel
 
 from tunelab.config.schema import RunConfig
@@ -15,12 +18,36 @@ def _type(annotation) -> str:
     return text.replace("tunelab.config.schema.", "")
 
 
+def _models(annotation) -> list[type[BaseModel]]:
+    """The config sections an annotation holds: `X`, `X | None`, or a union of sections."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _models(typing.get_args(annotation)[0])
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return [m for a in typing.get_args(annotation) for m in _models(a)]
+    return []
+
+
 def _rows(model: type[BaseModel], prefix: str = "") -> list[str]:
     rows = []
     for name, field in model.model_fields.items():
         ann = field.annotation
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
-            rows += _rows(ann, f"{prefix}{name}.")
+        sections = _models(ann)
+        if len(sections) == 1:  # a section (or an optional one): its keys
+            rows += _rows(sections[0], f"{prefix}{name}.")
+            continue
+        if len(sections) > 1:  # one of several sections, picked by its `name`
+            for section in sections:
+                tag = section.model_fields["name"].annotation.__args__[0]
+                rows.append(
+                    f"| **`{prefix}{name}` with `name: {tag}`** | | | {section.__doc__ or ''} |"
+                )
+                rows += [
+                    r
+                    for r in _rows(section, f"{prefix}{name}.")
+                    if f"`{prefix}{name}.name`" not in r
+                ]
             continue
         if field.is_required():
             default = "required"

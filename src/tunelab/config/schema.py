@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tunelab.config.generation import GenerationConfig
+from tunelab.config.procedure import Procedure, StandardProcedure
 
 TASKS = ("classification", "token-classification", "mlm", "causal-lm", "seq2seq")
 METHODS = ("full", "freeze", "lora")
@@ -280,11 +281,18 @@ class RunConfig(_Strict):
     task: Literal["classification", "token-classification", "mlm", "causal-lm", "seq2seq"] = (
         "classification"
     )
-    data: DataConfig
+    data: DataConfig | None = Field(
+        None, description="required, except with procedure multitask (each task has its own)"
+    )
     method: MethodConfig = MethodConfig()
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
     generation: GenerationConfig = GenerationConfig()
+    procedure: Procedure = Field(
+        default_factory=StandardProcedure,
+        description="how a step's loss is formed: standard | distill | multitask | adversarial | "
+        "continual (see docs/procedures.md)",
+    )
     output: str = "runs/run"
     versions: dict[str, str] | None = Field(
         None, description="written by tunelab into a run's config.yaml; ignored on input"
@@ -292,6 +300,10 @@ class RunConfig(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> RunConfig:
+        if self.data is None:
+            if self.procedure.name != "multitask":
+                raise ValueError("data: required key is missing")
+            return self
         if self.data.text_pair is not None and self.data.text_pair == self.data.text:
             raise ValueError("data.text_pair: must differ from data.text")
         if self.task != "classification" and self.data.text_pair is not None:

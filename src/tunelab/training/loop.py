@@ -24,6 +24,7 @@ from tunelab.training import checkpoint as ckpt
 from tunelab.training.interrupt import GracefulInterrupt
 from tunelab.training.loggers import MetricsLogger
 from tunelab.training.optim import build_optimizer, build_scheduler
+from tunelab.training.procedures import Procedure
 
 
 @dataclass
@@ -35,6 +36,9 @@ class LoopSettings:
     pad_id: int
     class_weights: torch.Tensor | None = None
     collate: Callable = collate  # the task's own (e.g. masked-LM masking), else dynamic padding
+    procedure: Procedure = field(default_factory=Procedure)  # how a batch's loss is formed
+    batch_order: Callable = batch_order  # (lengths, batch_size, seed, epoch, group) -> batches
+    on_eval: Callable[[int, dict], None] | None = None  # after each validation (search pruning)
 
 
 @dataclass
@@ -121,6 +125,8 @@ def train_loop(
         pos.setdefault("tokens", 0)  # checkpoints written before tokens were counted
         print(f"resuming from {found[-1].name} (step {pos['step']} of {total_steps})", flush=True)
     model, optimizer = accelerator.prepare(model, optimizer)
+    procedure = settings.procedure
+    procedure.setup(model, accelerator.device)
     weights = (
         settings.class_weights.to(accelerator.device)
         if settings.class_weights is not None
@@ -176,6 +182,8 @@ def train_loop(
             ckpt.save_best(ckpt_dir, accelerator.unwrap_model(model), pos["best"])
         else:
             pos["bad_evals"] += 1
+        if settings.on_eval is not None:
+            settings.on_eval(pos["step"], scores)
         bar.write(
             f"step {pos['step']}: validation {settings.metric}={value:.4f} loss={scores.get('loss', float('nan')):.4f}"
         )
@@ -187,7 +195,9 @@ def train_loop(
         try:
             while not stop:
                 epoch = pos["epoch"]
-                batches = batch_order(lengths, cfg.batch_size, cfg.seed, epoch, cfg.group_by_length)
+                batches = settings.batch_order(
+                    lengths, cfg.batch_size, cfg.seed, epoch, cfg.group_by_length
+                )
                 while pos["epoch"] == epoch and not stop:
                     t0 = time.perf_counter()
                     group = batches[pos["micro"] : pos["micro"] + cfg.grad_accum]
@@ -200,12 +210,15 @@ def train_loop(
                             for k, v in settings.collate(train, index, settings.pad_id).items()
                         }
                         labels = batch.pop("labels")
+                        scale = len(index) / n_rows  # accumulation equals one big batch
                         with accelerator.autocast():
-                            logits = model(**batch).logits  # (B, C)
-                            loss = loss_fn(logits, labels, weights)
-                        # Weight micro-batches by rows so accumulation equals one big batch.
-                        accelerator.backward(loss * (len(index) / n_rows))
-                        step_loss += loss.item() * len(index) / n_rows
+                            loss = procedure.loss(model, batch, labels, loss_fn, weights, index)
+                        accelerator.backward(loss * scale)
+                        with accelerator.autocast():
+                            procedure.after_backward(
+                                model, batch, labels, loss_fn, weights, scale, accelerator.backward
+                            )
+                        step_loss += loss.item() * scale
                     if not math.isfinite(step_loss):
                         raise TunelabError(
                             f"training diverged at step {pos['step'] + 1} (loss is {step_loss}); lower train.lr (now {settings.lr:g})"

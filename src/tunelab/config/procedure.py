@@ -1,0 +1,113 @@
+"""How the loss of one training step is formed: `procedure:` in a run config.
+
+One procedure per run, picked by `name`; each has its own keys. `standard` (the default) is
+the task's loss on a batch. See training/procedures/ for what each does.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+PROCEDURES = ("standard", "distill", "multitask", "adversarial", "continual")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class StandardProcedure(_Strict):
+    name: Literal["standard"] = "standard"
+
+
+class DistillProcedure(_Strict):
+    """loss = alpha * task loss + (1 - alpha) * T^2 * KL(teacher/T || student/T)."""
+
+    name: Literal["distill"]
+    teacher: str = Field(
+        description="any loadable model with the task's head, or a tunelab run dir"
+    )
+    alpha: float = Field(0.5, ge=0, le=1, description="weight of the task loss")
+    temperature: float = Field(2.0, gt=0, description="softens both distributions")
+    cache_teacher_logits: bool = Field(
+        False, description="run the teacher once over the training set and keep its logits"
+    )
+    student_layers: int | None = Field(
+        None,
+        gt=0,
+        description="build the student from the teacher's first k layers (model: is then "
+        "ignored for the weights); None: the student is `model:`",
+    )
+
+
+class AdversarialProcedure(_Strict):
+    """Perturb the input embeddings toward higher loss (FGM: one step, PGD: several)."""
+
+    name: Literal["adversarial"]
+    attack: Literal["fgm", "pgd"] = "fgm"
+    epsilon: float = Field(1.0, gt=0, description="size of the perturbation (its norm)")
+    norm: Literal["l2", "linf"] = "l2"
+    steps: int = Field(3, ge=1, description="pgd: ascent steps")
+    step_size: float | None = Field(
+        None, gt=0, description="pgd: per-step size; None: epsilon/steps*1.5"
+    )
+    weight: float = Field(
+        1.0, ge=0, description="weight of the adversarial loss next to the clean one"
+    )
+
+
+class ContinualProcedure(_Strict):
+    """Keep an earlier task while learning a new one."""
+
+    name: Literal["continual"]
+    replay: str | None = Field(
+        None, description="file of earlier training data to mix back in (same columns)"
+    )
+    replay_ratio: float = Field(
+        0.2, ge=0, lt=1, description="share of each epoch's rows drawn from `replay`"
+    )
+    penalty: Literal["none", "l2", "ewc"] = Field(
+        "none", description="pull toward the starting weights: plain L2 or Fisher-weighted (EWC)"
+    )
+    penalty_weight: float = Field(1.0, ge=0)
+    fisher_rows: int = Field(200, gt=0, description="ewc: rows of `replay` for the Fisher estimate")
+    old_validation: str | None = Field(
+        None, description="the earlier task's held-out file: scored before and after (forgetting)"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> ContinualProcedure:
+        if self.replay is None and self.penalty == "none":
+            raise ValueError("continual needs replay: FILE and/or penalty: l2 | ewc")
+        if self.penalty == "ewc" and self.replay is None:
+            raise ValueError("penalty: ewc estimates the Fisher on earlier data; set replay: FILE")
+        return self
+
+
+class MultitaskEntry(_Strict):
+    name: str = Field(description="short name used in metrics (e.g. sst2)")
+    task: Literal["classification", "token-classification"]
+    data: dict = Field(description="a data: section for this task (train, validation, columns)")
+    weight: float = Field(1.0, gt=0, description="loss weight")
+
+
+class MultitaskProcedure(_Strict):
+    """One shared encoder, one head per task."""
+
+    name: Literal["multitask"]
+    tasks: list[MultitaskEntry] = Field(min_length=2)
+    sampling: Literal["size", "temperature", "round_robin"] = Field(
+        "temperature", description="which task the next batch comes from"
+    )
+    temperature: float = Field(2.0, ge=1, description="sampling: temperature; p ~ size^(1/T)")
+
+
+Procedure = Annotated[
+    StandardProcedure
+    | DistillProcedure
+    | AdversarialProcedure
+    | ContinualProcedure
+    | MultitaskProcedure,
+    Field(discriminator="name"),
+]
