@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from pydantic import ValidationError
 
 from tunelab.config.procedure import PROCEDURES
 from tunelab.config.schema import RunConfig
+from tunelab.config.search import PARAM_TYPES
 from tunelab.errors import ConfigError
 
 
@@ -53,6 +55,8 @@ def format_validation_error(exc: ValidationError, prefix: str = "") -> ConfigErr
     loc = list(err["loc"])
     if len(loc) > 1 and loc[0] == "procedure" and loc[1] in PROCEDURES:
         loc.pop(1)  # pydantic names the union member: procedure.distill.alpha -> procedure.alpha
+    if len(loc) > 3 and loc[:2] == ["search", "space"] and loc[3] in PARAM_TYPES:
+        loc.pop(3)  # search.space.train.lr.float.low -> search.space.train.lr.low
     path = ".".join(str(p) for p in ([prefix] if prefix else []) + loc)
     kind, msg = err["type"], err["msg"]
     if kind == "extra_forbidden":
@@ -63,6 +67,10 @@ def format_validation_error(exc: ValidationError, prefix: str = "") -> ConfigErr
         return ConfigError(path, "required key is missing")
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
+        # a section's check names its key first ("merge: ..."): fold it into the path
+        key, sep, rest = msg.partition(": ")
+        if sep and re.fullmatch(r"[a-z_][a-z0-9_.]*", key) and not path.endswith(key):
+            path, msg = f"{path}.{key}" if path else key, rest
     msg = msg[0].lower() + msg[1:]
     if kind == "greater_than":
         msg = f"must be > {err['ctx']['gt']:g}"
@@ -75,9 +83,14 @@ def format_validation_error(exc: ValidationError, prefix: str = "") -> ConfigErr
 
 def validate_config(raw: dict[str, Any]) -> RunConfig:
     try:
-        return RunConfig.model_validate(raw)
+        cfg = RunConfig.model_validate(raw)
     except ValidationError as exc:
         raise format_validation_error(exc) from None
+    if cfg.procedure.name == "multitask":  # each task's data: is a DataConfig of its own
+        from tunelab.config.multitask import task_data_configs
+
+        task_data_configs(cfg)
+    return cfg
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> RunConfig:

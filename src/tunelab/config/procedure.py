@@ -26,18 +26,21 @@ class DistillProcedure(_Strict):
 
     name: Literal["distill"]
     teacher: str = Field(
-        description="any loadable model with the task's head, or a tunelab run dir"
+        description="a tunelab run or model dir, or any loadable model with the task's head; "
+        "its labels (names, order) and vocabulary must be the run's"
     )
     alpha: float = Field(0.5, ge=0, le=1, description="weight of the task loss")
     temperature: float = Field(2.0, gt=0, description="softens both distributions")
     cache_teacher_logits: bool = Field(
-        False, description="run the teacher once over the training set and keep its logits"
+        False,
+        description="run the teacher once over the training set and keep its logits "
+        "(causal-lm: refused past 2 GiB of fp16 logits)",
     )
     student_layers: int | None = Field(
         None,
         gt=0,
-        description="build the student from the teacher's first k layers (model: is then "
-        "ignored for the weights); None: the student is `model:`",
+        description="build the student from the teacher's embeddings, first k layers and "
+        "head (model: then only gives the tokenizer); None: the student is `model:`",
     )
 
 
@@ -45,9 +48,18 @@ class AdversarialProcedure(_Strict):
     """Perturb the input embeddings toward higher loss (FGM: one step, PGD: several)."""
 
     name: Literal["adversarial"]
-    attack: Literal["fgm", "pgd"] = "fgm"
-    epsilon: float = Field(1.0, gt=0, description="size of the perturbation (its norm)")
-    norm: Literal["l2", "linf"] = "l2"
+    attack: Literal["fgm", "pgd"] = Field(
+        "fgm", description="fgm: one step along the gradient; pgd: `steps` projected steps"
+    )
+    epsilon: float = Field(
+        0.1,
+        gt=0,
+        description="size of each example's perturbation of the word embeddings (its norm); "
+        "scale it to the model's word vectors (MiniLM's have norm ~1; 1.0 stops it learning)",
+    )
+    norm: Literal["l2", "linf"] = Field(
+        "l2", description="l2: epsilon * g/||g|| per example; linf: epsilon * sign(g)"
+    )
     steps: int = Field(3, ge=1, description="pgd: ascent steps")
     step_size: float | None = Field(
         None, gt=0, description="pgd: per-step size; None: epsilon/steps*1.5"
@@ -65,21 +77,33 @@ class ContinualProcedure(_Strict):
         None, description="file of earlier training data to mix back in (same columns)"
     )
     replay_ratio: float = Field(
-        0.2, ge=0, lt=1, description="share of each epoch's rows drawn from `replay`"
+        0.2,
+        ge=0,
+        lt=1,
+        description="share of the training rows drawn from `replay` (a fixed seeded sample, "
+        "repeated when the file is short)",
     )
     penalty: Literal["none", "l2", "ewc"] = Field(
         "none", description="pull toward the starting weights: plain L2 or Fisher-weighted (EWC)"
     )
     penalty_weight: float = Field(1.0, ge=0)
     fisher_rows: int = Field(200, gt=0, description="ewc: rows of `replay` for the Fisher estimate")
+    fisher_labels: Literal["predicted", "true"] = Field(
+        "predicted",
+        description="ewc: log-likelihood of the starting model's predicted label (Fisher) "
+        "or of the file's label (empirical Fisher)",
+    )
     old_validation: str | None = Field(
         None, description="the earlier task's held-out file: scored before and after (forgetting)"
     )
 
     @model_validator(mode="after")
     def _check(self) -> ContinualProcedure:
-        if self.replay is None and self.penalty == "none":
-            raise ValueError("continual needs replay: FILE and/or penalty: l2 | ewc")
+        if self.replay is None and self.penalty == "none" and self.old_validation is None:
+            raise ValueError(
+                "continual needs replay: FILE, penalty: l2 | ewc, or (plain fine-tuning with "
+                "a forgetting check) old_validation: FILE"
+            )
         if self.penalty == "ewc" and self.replay is None:
             raise ValueError("penalty: ewc estimates the Fisher on earlier data; set replay: FILE")
         return self
@@ -96,7 +120,11 @@ class MultitaskProcedure(_Strict):
     """One shared encoder, one head per task."""
 
     name: Literal["multitask"]
-    tasks: list[MultitaskEntry] = Field(min_length=2)
+    tasks: list[MultitaskEntry] = Field(
+        min_length=2,
+        description="each: name (letters, digits, _ -), task (classification | "
+        "token-classification), data (a data: section), weight (loss weight, default 1)",
+    )
     sampling: Literal["size", "temperature", "round_robin"] = Field(
         "temperature", description="which task the next batch comes from"
     )

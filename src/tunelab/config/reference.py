@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 
@@ -15,7 +16,8 @@ from tunelab.config.schema import RunConfig
 
 def _type(annotation) -> str:
     text = str(annotation).replace("typing.", "").replace("<class '", "").replace("'>", "")
-    return text.replace("tunelab.config.schema.", "")
+    text = re.sub(r"Annotated\[(.*), FieldInfo\(.*?\)\]", r"\1", text)  # search.space
+    return re.sub(r"tunelab\.config\.\w+\.", "", text)
 
 
 def _models(annotation) -> list[type[BaseModel]]:

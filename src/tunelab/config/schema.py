@@ -12,9 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tunelab.config.generation import GenerationConfig
 from tunelab.config.procedure import Procedure, StandardProcedure
+from tunelab.config.search import SearchConfig
 
 TASKS = ("classification", "token-classification", "mlm", "causal-lm", "seq2seq")
-METHODS = ("full", "freeze", "lora")
+METHODS = ("full", "freeze", "lora", "dora", "qlora", "adapter", "prefix", "prompt", "ia3")
 
 
 class _Strict(BaseModel):
@@ -201,22 +202,66 @@ class DataConfig(_Strict):
 
 
 class MethodConfig(_Strict):
-    """Which parameters train."""
+    """Which parameters train (docs/methods.md compares them)."""
 
-    name: Literal["full", "freeze", "lora"] = "lora"
-    # freeze: the classification head and the top `train_layers` encoder layers train.
-    train_layers: int = Field(2, ge=0)
-    # lora
+    name: Literal[
+        "full", "freeze", "lora", "dora", "qlora", "adapter", "prefix", "prompt", "ia3"
+    ] = "lora"
+    # freeze
+    train_layers: int | str | list[int] = Field(
+        2,
+        description="freeze: an int k trains the top k layers; a range string '0-1,4' or a list "
+        "of layer indices (negative counts from the top) trains exactly those",
+    )
+    train_embeddings: bool = Field(False, description="freeze: also train the embeddings")
+    # lora / dora / qlora
     r: int = Field(16, gt=0)
     alpha: int | None = Field(None, gt=0, description="None: 2 * r")
     dropout: float = Field(0.1, ge=0, lt=1)
+    rslora: bool = Field(
+        False, description="lora/dora: scale updates by alpha/sqrt(r) (rank-stabilized LoRA)"
+    )
     target_modules: list[str] | str | None = Field(
-        None, description="module names or 'all-linear'; None: the attention and FFN projections"
+        None,
+        description="lora/dora/qlora/ia3: module names or 'all-linear'; None: every linear "
+        "layer outside the head (ia3: peft's per-architecture default)",
     )
-    merge: bool = Field(
-        True,
-        description="lora: model/ holds the adapter folded into the base (adapter/ keeps the adapter alone); false: model/ is the adapter",
+    # adapter (bottleneck)
+    adapter_size: int = Field(64, gt=0, description="adapter: bottleneck width")
+    adapter_placement: Literal["pfeiffer", "houlsby"] = Field(
+        "pfeiffer",
+        description="adapter: after each FFN (pfeiffer) or after attention and FFN (houlsby)",
     )
+    # prefix / prompt
+    num_virtual_tokens: int = Field(20, gt=0, description="prefix/prompt: learned tokens")
+    prompt_init: str | None = Field(
+        None, description="prompt: initialise the soft prompt from this text's embeddings"
+    )
+    merge: bool | None = Field(
+        None,
+        description="fold the trained update into the base so model/ is a plain model folder "
+        "(adapter/ keeps the update alone); None: where the method allows (lora, dora, ia3; "
+        "qlora keeps the adapter alone); false: model/ is the update alone",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> MethodConfig:
+        if self.merge and self.name in ("adapter", "prefix", "prompt"):
+            raise ValueError(
+                f"merge: {self.name} cannot be folded into the base weights; leave merge unset"
+            )
+        if isinstance(self.train_layers, int) and self.train_layers < 0:
+            raise ValueError("train_layers: must be >= 0 (or a range like '0-1,4')")
+        return self
+
+    @property
+    def merges(self) -> bool:
+        """Whether model/ holds the update folded into the base."""
+        if self.name in ("adapter", "prefix", "prompt", "full", "freeze"):
+            return False
+        if self.name == "qlora":  # the adapter applies to a full-precision base anywhere
+            return bool(self.merge)
+        return self.merge is not False
 
 
 class EarlyStoppingConfig(_Strict):
@@ -252,6 +297,12 @@ class TrainConfig(_Strict):
     keep_checkpoints: int = Field(2, ge=1)
     log_steps: int = Field(10, gt=0)
     seed: int = 0
+    folds: int | None = Field(
+        None,
+        ge=2,
+        description="k-fold cross-validation: k runs, each validated on one held-out fold of "
+        "train (stratified); None: off. Not with data.validation",
+    )
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
 
 
@@ -276,6 +327,21 @@ class EvalConfig(_Strict):
     )
 
 
+def _check_folds(data: DataConfig) -> None:
+    """k-fold validates on held-out folds of train: a validation split would be unused."""
+    if data.validation is not None:
+        raise ValueError(
+            "train.folds: folds replace the validation split; drop data.validation "
+            f"({data.validation}) or train.folds"
+        )
+    ratios = data.prepare.split.ratios if data.prepare is not None else None
+    if ratios and "validation" in ratios:
+        raise ValueError(
+            "train.folds: folds replace the validation split; drop validation from "
+            "data.prepare.split.ratios"
+        )
+
+
 class RunConfig(_Strict):
     model: str = Field(description="packaged alias | local HF dir | hub id | path/to/file.gguf")
     task: Literal["classification", "token-classification", "mlm", "causal-lm", "seq2seq"] = (
@@ -294,6 +360,9 @@ class RunConfig(_Strict):
         "continual (see docs/procedures.md)",
     )
     output: str = "runs/run"
+    search: SearchConfig | None = Field(
+        None, description="hyperparameter search space for `tunelab tune`; ignored by train"
+    )
     versions: dict[str, str] | None = Field(
         None, description="written by tunelab into a run's config.yaml; ignored on input"
     )
@@ -303,12 +372,26 @@ class RunConfig(_Strict):
         if self.data is None:
             if self.procedure.name != "multitask":
                 raise ValueError("data: required key is missing")
+            if self.train.folds is not None:
+                raise ValueError("train.folds: needs data.train (not available with multitask)")
             return self
+        if self.train.folds is not None:
+            _check_folds(self.data)
         if self.data.text_pair is not None and self.data.text_pair == self.data.text:
             raise ValueError("data.text_pair: must differ from data.text")
         if self.task != "classification" and self.data.text_pair is not None:
             raise ValueError(
                 f"data.text_pair: sentence pairs are for classification, not task '{self.task}'"
+            )
+        if (
+            self.method.name in ("prefix", "prompt")
+            and self.task == "causal-lm"
+            and self.data.packing
+        ):
+            raise ValueError(
+                f"data.packing: {self.method.name} tuning prepends virtual tokens to every "
+                "sequence, which packed (several examples per row) batches cannot take; "
+                "set data.packing: false"
             )
         if self.task == "token-classification" and self.data.prepare is not None:
             raise ValueError(

@@ -38,7 +38,8 @@ def score_lm_features(model, features, batch_size: int, pad_id: int) -> dict:
                 k: v.to(device) for k, v in collate(features, np.asarray(index), pad_id).items()
             }
             labels = batch.pop("labels")
-            logits = model(**batch).logits[:, :-1]  # (B, T-1, V) predicts labels[:, 1:]
+            logits = model(**batch).logits[:, -labels.shape[1] :]  # prompt tuning: skip virtual
+            logits = logits[:, :-1]  # (B, T-1, V) predicts labels[:, 1:]
             nll, n = token_nll(logits, labels[:, 1:])
             total, count = total + nll, count + n
     model.train(was_training)

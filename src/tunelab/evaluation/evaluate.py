@@ -52,9 +52,11 @@ def evaluate_file(
         target=cols.get("target", "target"),  # seq2seq
         references=cols.get("references") if cols.get("references") in df.columns else None,
         prefix=cols.get("prefix"),
+        packing=trained.meta.get("packing", True),  # causal-lm: rows as the model trained on
     )
     needed = [cfg.text, cfg.text_pair] + ([cfg.label] if trained.labels is not None else [])
-    require_columns(df, str(path), [c for c in needed if c])
+    if trained.task != "causal-lm":  # causal-lm tells chat/instruction/text rows by their keys
+        require_columns(df, str(path), [c for c in needed if c])
     split = task_module.read_split("eval", df, cfg, trained.labels)
     if trained.meta.get("generation") and hasattr(split, "settings"):  # seq2seq: decode as trained
         from tunelab.config.generation import GenerationConfig

@@ -56,6 +56,11 @@ def resolve_model_dir(path: str | Path) -> Path:
         path = path / "model"
     if not path.exists():
         raise ModelSourceError(f"model path does not exist: {path}")
+    if (path / "multitask.json").is_file():  # procedure multitask: one model folder per task
+        tasks = sorted(json.loads((path / "multitask.json").read_text())["tasks"])
+        raise ModelSourceError(
+            f"{path} holds one model per task; pick one: " + ", ".join(str(path / t) for t in tasks)
+        )
     return path
 
 
@@ -102,8 +107,9 @@ def _load_plain(source: ModelSource, meta: dict):
 
 
 def _load_adapter(model_dir: Path, meta: dict):
-    """Base model with the task's head (labels from tunelab.json), then the adapter on top."""
-    from peft import PeftModel
+    """Base model with the task's head (labels from tunelab.json), then the trained update on
+    top: a peft adapter (lora, dora, ia3, prefix, prompt) or tunelab's bottleneck adapters."""
+    from tunelab.methods import adapter as bottleneck
 
     task = meta.get("task", "classification")
     if task not in ("mlm", "causal-lm", "seq2seq") and not meta.get("labels"):
@@ -111,9 +117,28 @@ def _load_adapter(model_dir: Path, meta: dict):
             f"{model_dir}: adapter folder without {META_FILE}; cannot tell its labels"
         )
     labels = LabelSpace.from_dict(meta["labels"]) if meta.get("labels") else None
-    config = json.loads((model_dir / "adapter_config.json").read_text())
-    base = resolve_model(meta.get("base_model") or config["base_model_name_or_path"])
+    is_peft = (model_dir / "adapter_config.json").is_file()
+    if is_peft:
+        config = json.loads((model_dir / "adapter_config.json").read_text())
+        base_spec = meta.get("base_model") or config["base_model_name_or_path"]
+    else:
+        base_spec = meta["base_model"]
+    base = resolve_model(base_spec)
     tokenizer = load_tokenizer(ModelSource(str(model_dir), "local", str(model_dir)))
+    with quiet_transformers():
+        base_model = _load_base(base, task, labels, tokenizer)
+        if getattr(base_model.config, "pad_token_id", None) is None:
+            base_model.config.pad_token_id = tokenizer.pad_token_id
+        if not is_peft:
+            return bottleneck.load_into(base_model, model_dir), tokenizer, labels
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(base_model, str(model_dir))
+    return model, tokenizer, labels
+
+
+def _load_base(base: ModelSource, task: str, labels: LabelSpace | None, tokenizer):
+    """The pretrained base an adapter was trained on, with a head of the right shape."""
     head = {}
     if labels is not None:
         head = {
@@ -127,20 +152,14 @@ def _load_adapter(model_dir: Path, meta: dict):
                 if labels.multi_label
                 else "single_label_classification"
             )
-    with quiet_transformers():
-        if task == "seq2seq" and not getattr(load_config(base), "is_encoder_decoder", False):
-            from tunelab.models.encoder_decoder import warm_start  # the base was an encoder
+    if task == "seq2seq" and not getattr(load_config(base), "is_encoder_decoder", False):
+        from tunelab.models.encoder_decoder import warm_start  # the base was an encoder
 
-            base_model = warm_start(base, tokenizer)
-        else:
-            base_model = auto_class(task).from_pretrained(
-                base.path,
-                use_safetensors=True,
-                trust_remote_code=False,
-                ignore_mismatched_sizes=True,
-                **head,
-            )
-        if getattr(base_model.config, "pad_token_id", None) is None:
-            base_model.config.pad_token_id = tokenizer.pad_token_id
-        model = PeftModel.from_pretrained(base_model, str(model_dir))
-    return model, tokenizer, labels
+        return warm_start(base, tokenizer)
+    return auto_class(task).from_pretrained(
+        base.path,
+        use_safetensors=True,
+        trust_remote_code=False,
+        ignore_mismatched_sizes=True,
+        **head,
+    )

@@ -1,16 +1,16 @@
-"""LoRA through peft: low-rank updates on the chosen linear layers; the task head trains fully.
+"""LoRA and DoRA through peft: low-rank updates on the chosen linear layers; the task head
+trains fully. `dora` adds the weight decomposition (magnitude + direction) of DoRA;
+`rslora: true` scales updates by alpha/sqrt(r) instead of alpha/r.
 
 Saving writes the adapter alone (`adapter_config.json` + `adapter_model.safetensors`, loads
-with `peft`), and with `merge: true` (the default) also the adapter folded into the base, a
-plain model folder that `transformers.pipeline` loads.
+with `peft`), and unless `merge: false` also the adapter folded into the base, a plain model
+folder that `transformers.pipeline` loads.
 """
 
 from __future__ import annotations
 
-import warnings
-from pathlib import Path
-
 from tunelab.config.schema import MethodConfig
+from tunelab.methods.peft_common import save, save_adapter, task_type, wrap  # noqa: F401
 
 HEADS = ("classifier", "score", "lm_head")  # output heads: never LoRA targets
 
@@ -31,45 +31,25 @@ def linear_targets(model, head: list[str]) -> list[str]:
     ]
 
 
-def apply(model, cfg: MethodConfig, task: str = "classification", head: list[str] | None = None):
-    """Wrap `model` with LoRA; the task picks peft's task type (which head trains fully), and
-    `head` names further modules that train fully (e.g. a freshly initialised masked-LM head)."""
-    from peft import LoraConfig, TaskType, get_peft_model
+def lora_config(model, cfg: MethodConfig, task: str, head: list[str] | None):
+    from peft import LoraConfig
 
-    task_type = {
-        "classification": TaskType.SEQ_CLS,
-        "token-classification": TaskType.TOKEN_CLS,
-        "causal-lm": TaskType.CAUSAL_LM,
-    }.get(task)
-    heads = list(HEADS) + list(head or [])
     targets = cfg.target_modules
     if targets is None or targets == "all-linear":
-        targets = linear_targets(model, heads)
-    config = LoraConfig(
-        task_type=task_type,
+        targets = linear_targets(model, list(HEADS) + list(head or []))
+    return LoraConfig(
+        task_type=task_type(task) if task != "seq2seq" else None,
         r=cfg.r,
         lora_alpha=cfg.alpha if cfg.alpha is not None else 2 * cfg.r,
         lora_dropout=cfg.dropout,
         target_modules=targets,
         modules_to_save=head,
+        use_rslora=cfg.rslora,
+        use_dora=cfg.name == "dora",
     )
-    try:
-        with warnings.catch_warnings():  # peft calls a transformers API deprecated for v6
-            warnings.simplefilter("ignore", FutureWarning)
-            return get_peft_model(model, config)
-    except ValueError as exc:
-        from tunelab.errors import ConfigError
-
-        raise ConfigError("method.target_modules", str(exc).splitlines()[0]) from None
 
 
-def save(model, out_dir: Path, cfg: MethodConfig) -> None:
-    """The adapter folded into the base (`merge: true`), or the adapter alone."""
-    if cfg.merge:
-        model = model.merge_and_unload(safe_merge=True)
-    model.save_pretrained(out_dir, safe_serialization=True)
-
-
-def save_adapter(model, out_dir: Path) -> None:
-    """The adapter alone: adapter_config.json + adapter_model.safetensors (loads with peft)."""
-    model.save_pretrained(out_dir, safe_serialization=True)
+def apply(model, cfg: MethodConfig, task: str = "classification", head: list[str] | None = None):
+    """Wrap `model` with LoRA (or DoRA); the task picks peft's task type (which head trains
+    fully), and `head` names further modules that train fully (e.g. a fresh masked-LM head)."""
+    return wrap(model, lora_config(model, cfg, task, head))

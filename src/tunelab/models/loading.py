@@ -7,6 +7,7 @@ not run code on the user's machine.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from collections.abc import Iterator
 
 from tunelab.errors import ModelSourceError
@@ -63,6 +64,22 @@ def load_kwargs(source: ModelSource) -> dict:
 
         kwargs["local_files_only"] = check_hub_model(source.path)
     return kwargs
+
+
+_LOAD_OPTIONS: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
+    "load_options", default=None
+)
+
+
+@contextlib.contextmanager
+def load_options(**options) -> Iterator[None]:
+    """Extra `from_pretrained` arguments for the model loads inside the block (a method's
+    needs, e.g. qlora's 4-bit quantization_config), without threading them through tasks."""
+    token = _LOAD_OPTIONS.set({**(_LOAD_OPTIONS.get() or {}), **options})
+    try:
+        yield
+    finally:
+        _LOAD_OPTIONS.reset(token)
 
 
 def load_config(source: ModelSource, **overrides):
@@ -126,6 +143,7 @@ def load_with_head(
             ignore_mismatched_sizes=True,
             use_safetensors=True,
             **load_kwargs(source),
+            **(_LOAD_OPTIONS.get() or {}),
         )
 
 

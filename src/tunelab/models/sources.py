@@ -54,6 +54,10 @@ PACKAGED: dict[str, PackagedModel] = {
 }
 
 
+# A trained update saved apart from its base: a peft adapter, or tunelab's bottleneck adapters.
+ADAPTER_FILES = ("adapter_config.json", "bottleneck_adapter.json")
+
+
 @dataclass(frozen=True)
 class ModelSource:
     """Where a model lives. `path` is a local directory, or the hub id for `kind == "hub"`."""
@@ -65,7 +69,7 @@ class ModelSource:
 
     @property
     def is_adapter(self) -> bool:
-        return self.kind != "hub" and (Path(self.path) / "adapter_config.json").is_file()
+        return self.kind != "hub" and any((Path(self.path) / f).is_file() for f in ADAPTER_FILES)
 
 
 def packaged_dir(model: PackagedModel) -> Path | None:
@@ -107,7 +111,12 @@ def resolve_model(spec: str, *, convert_gguf: bool = True) -> ModelSource:
             raise ModelSourceError(f"model file does not exist: {spec}")
         return _from_gguf(spec, path, convert_gguf)
     if path.is_dir():
-        if (path / "config.json").is_file() or (path / "adapter_config.json").is_file():
+        model_files = ("config.json", *ADAPTER_FILES)
+        if not any((path / f).is_file() for f in model_files) and any(
+            (path / "model" / f).is_file() for f in model_files
+        ):
+            path = path / "model"  # a tunelab run dir: continue from the model it saved
+        if any((path / f).is_file() for f in model_files):
             return ModelSource(spec, "local", str(path.resolve()))
         ggufs = sorted(path.glob("*.gguf"))
         if len(ggufs) == 1:

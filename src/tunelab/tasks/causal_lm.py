@@ -175,8 +175,11 @@ def few_shot_featurize(
 
 def collate(features: PackedFeatures, index, pad_id: int) -> dict:
     """Packed sequences padded to the batch's longest, with per-example position ids and a
-    (B, 1, T, T) block-diagonal causal mask."""
-    return collate_packed([features.packed[i] for i in index], pad_id)
+    (B, 1, T, T) block-diagonal causal mask; rows of one example each (data.packing: false)
+    get a plain (B, T) padding mask."""
+    batch = [features.packed[i] for i in index]
+    one_each = all(len(b["seq_lens"]) == 1 for b in batch)
+    return collate_packed(batch, pad_id, attention="2d" if one_each else "4d")
 
 
 def load_model(source, data: TaskData, cfg: RunConfig, tokenizer):
@@ -195,6 +198,7 @@ def loss(logits, labels, weights=None):
     """Next-token cross-entropy on trained tokens: logits (B, T, V) at t predict labels at t+1."""
     import torch.nn.functional as F
 
+    logits = logits[:, -labels.shape[1] :]  # prompt tuning prepends virtual positions
     shift_logits = logits[:, :-1].float()  # (B, T-1, V)
     shift_labels = labels[:, 1:]  # (B, T-1)
     return F.cross_entropy(

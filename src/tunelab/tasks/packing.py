@@ -145,10 +145,12 @@ def collate_packed(
     (B, T) padded with 0, and with attention="4d" an `attention_mask` (B, 1, T, T) from
     block_causal_mask in `dtype` (use the model's compute dtype: sdpa wants them equal).
     With attention="position_ids" there is no mask and the model must be called with
-    use_cache=False (see the module docstring).
+    use_cache=False (see the module docstring). With attention="2d" (rows holding one example
+    each) a plain (B, T) padding mask and no position ids: what a model wrapped by prompt
+    tuning (which prepends positions) can take.
     """
-    if attention not in ("4d", "position_ids"):
-        raise ValueError(f"attention must be '4d' or 'position_ids', got {attention!r}")
+    if attention not in ("4d", "position_ids", "2d"):
+        raise ValueError(f"attention must be '4d', 'position_ids' or '2d', got {attention!r}")
     width = max(len(b["input_ids"]) for b in batch)
 
     def padded(key: str, value: int) -> torch.Tensor:
@@ -162,6 +164,12 @@ def collate_packed(
     }
     if attention == "4d":
         out["attention_mask"] = block_causal_mask([b["seq_lens"] for b in batch], width, dtype)
+    elif attention == "2d":
+        if any(len(b["seq_lens"]) != 1 for b in batch):
+            raise ValueError("attention='2d' needs one example per row (data.packing: false)")
+        del out["position_ids"]
+        lengths = torch.tensor([len(b["input_ids"]) for b in batch])
+        out["attention_mask"] = (torch.arange(width)[None] < lengths[:, None]).long()  # (B, T)
     return out
 
 

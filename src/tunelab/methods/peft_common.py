@@ -1,0 +1,49 @@
+"""What the peft-backed methods (lora, dora, qlora, ia3, prefix, prompt) share: the task ->
+peft task type map, wrapping with a config error on failure, and saving merged or alone."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from tunelab.config.schema import MethodConfig
+from tunelab.errors import ConfigError
+
+
+def task_type(task: str):
+    """peft's task type for a tunelab task (which head trains fully, how forward is called);
+    None for masked-LM (peft has no such type: the model is wrapped as is)."""
+    from peft import TaskType
+
+    return {
+        "classification": TaskType.SEQ_CLS,
+        "token-classification": TaskType.TOKEN_CLS,
+        "causal-lm": TaskType.CAUSAL_LM,
+        "seq2seq": TaskType.SEQ_2_SEQ_LM,
+    }.get(task)
+
+
+def wrap(model, peft_config, key: str = "method.target_modules"):
+    """get_peft_model, with peft's ValueError (e.g. no module matched) as a ConfigError."""
+    from peft import get_peft_model
+
+    try:
+        with warnings.catch_warnings():  # peft calls a transformers API deprecated for v6
+            warnings.simplefilter("ignore", FutureWarning)
+            return get_peft_model(model, peft_config)
+    except ValueError as exc:
+        raise ConfigError(key, str(exc).splitlines()[0]) from None
+
+
+def save(model, out_dir: Path, cfg: MethodConfig) -> None:
+    """The update folded into the base (`cfg.merges`), or the update alone (peft format)."""
+    if cfg.merges:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            model = model.merge_and_unload(safe_merge=True)
+    model.save_pretrained(out_dir, safe_serialization=True)
+
+
+def save_adapter(model, out_dir: Path) -> None:
+    """The update alone: adapter_config.json + adapter_model.safetensors (loads with peft)."""
+    model.save_pretrained(out_dir, safe_serialization=True)
