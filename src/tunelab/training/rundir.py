@@ -19,7 +19,7 @@ FINGERPRINT = Path("checkpoints") / "config.json"
 
 
 def user_config(cfg: RunConfig) -> dict:
-    return cfg.model_dump(mode="json", exclude={"versions"})
+    return cfg.model_dump(mode="json", exclude={"versions", "search"})  # train ignores search
 
 
 def _first_difference(a, b, prefix: str = "") -> str | None:
