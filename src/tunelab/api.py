@@ -31,10 +31,41 @@ def train(
     overwrite: bool = False,
     resume: bool = False,
 ) -> dict[str, Any]:
-    """Fine-tune as the config says; return the results (also written to results.json)."""
+    """Fine-tune as the config says; return the results (also written to results.json).
+    With `train.folds: k`, k-fold cross-validation: returns what folds.json holds."""
     from tunelab.run import run_training
 
-    return run_training(_as_config(config, overrides), overwrite=overwrite, resume=resume)
+    cfg = _as_config(config, overrides)
+    if cfg.train.folds is not None:
+        from tunelab.kfold import run_kfold
+
+        return run_kfold(cfg, overwrite=overwrite, resume=resume)
+    return run_training(cfg, overwrite=overwrite, resume=resume)
+
+
+def tune(
+    config: RunConfig | dict | str | Path,
+    overrides: list[str] | None = None,
+    *,
+    trials: int = 20,
+    timeout: float | None = None,
+    output: str | Path | None = None,
+    overwrite: bool = False,
+    verbose: bool = False,
+) -> dict[str, Any]:
+    """Hyperparameter search over the config's `search:` space (Optuna): up to `trials`
+    runs under `output` (default: the config's output), best_config.yaml of the best one.
+    Returns what search.json holds."""
+    from tunelab.search import run_search
+
+    return run_search(
+        _as_config(config, overrides),
+        trials,
+        timeout=timeout,
+        output=output,
+        overwrite=overwrite,
+        verbose=verbose,
+    )
 
 
 def predict(
@@ -81,6 +112,44 @@ def evaluate(
             trained, data, text=text, text_pair=text_pair, label=label, batch_size=batch_size
         )
     }
+
+
+def robustness(
+    model: str | Path,
+    data: str | Path,
+    *,
+    attacks: list[str] | None = None,
+    rows: int | None = None,
+    seed: int = 0,
+    text: str | None = None,
+    text_pair: str | None = None,
+    label: str | None = None,
+    batch_size: int = 64,
+    **settings,
+) -> dict[str, Any]:
+    """Accuracy of a trained classifier under typo / synonym / word-drop / greedy synonym
+    attacks on the first `rows` rows of a labelled file (see evaluation/robustness.py);
+    `settings`: rate, budget, candidates."""
+    from tunelab.evaluation.robustness import robustness_file
+    from tunelab.methods.loading import load_trained
+
+    if not Path(data).exists():
+        from tunelab.errors import DataError
+
+        raise DataError(str(data), "no such file")
+    trained = load_trained(model)
+    return robustness_file(
+        trained,
+        data,
+        attacks=attacks,
+        rows=rows,
+        seed=seed,
+        text=text,
+        text_pair=text_pair,
+        label=label,
+        batch_size=batch_size,
+        **settings,
+    )
 
 
 def load_causal_lm(model: str | Path):

@@ -12,13 +12,17 @@ EXAMPLES = {
   tunelab train examples/sst2.yaml
   tunelab train examples/sst2.yaml train.epochs=2 method.name=full
   tunelab train examples/sst2.yaml --resume          # continue after Ctrl-C
+  tunelab train examples/sst2_tune.yaml train.folds=3 data.validation=null   # 3-fold CV
+  tunelab train examples/sst2.yaml method.name=dora   # full freeze lora dora qlora ia3 adapter prefix prompt
+  tunelab train examples/distill_sst2.yaml           # procedure: distill | multitask | adversarial | continual
 
 Overrides are dotted config keys: data.max_length=64 train.lr=1e-4 method.r=8.
 Config keys: model, task, output, data.{train,validation,test,text,text_pair,label,label_names,
-validation_size,max_length,max_train_rows}, method.{name,train_layers,r,alpha,dropout,
-target_modules,merge}, train.{epochs,max_steps,batch_size,grad_accum,lr,weight_decay,
+validation_size,max_length,max_train_rows}, method.{name,train_layers,train_embeddings,r,alpha,
+dropout,rslora,target_modules,adapter_size,adapter_placement,num_virtual_tokens,prompt_init,
+merge}, procedure.{name,...}, train.{epochs,max_steps,batch_size,grad_accum,lr,weight_decay,
 warmup_ratio,scheduler,max_grad_norm,dropout,precision,group_by_length,class_weights,
-eval_steps,save_steps,keep_checkpoints,log_steps,seed,early_stopping.{enabled,metric,mode,
+eval_steps,save_steps,keep_checkpoints,log_steps,seed,folds,early_stopping.{enabled,metric,mode,
 patience,min_delta}}, eval.{batch_size,baselines}. See docs/config.md.""",
     "predict": """examples:
   tunelab predict runs/sst2/model --text "a gripping, beautifully shot film"
@@ -29,7 +33,9 @@ patience,min_delta}}, eval.{batch_size,baselines}. See docs/config.md.""",
     "eval": """examples:
   tunelab eval runs/sst2/model --data examples/data/sst2/test.jsonl
   tunelab eval runs/sst2/model --data data.csv --json
-  tunelab eval runs/sst2/model --data data.csv --text-column review --label-column stars""",
+  tunelab eval runs/sst2/model --data data.csv --text-column review --label-column stars
+  tunelab eval runs/sst2 --data validation.jsonl --robustness          # typo/synonym/drop/greedy
+  tunelab eval runs/sst2 --data validation.jsonl --robustness --attacks typo,greedy --rows 200 --json""",
     "generate": """examples:
   tunelab generate smollm2-135m-instruct --prompt "What is the capital of France?"
   tunelab generate runs/chat-sft --prompt "Give three tips for sleeping well." --max-new-tokens 64
@@ -40,6 +46,22 @@ unset flags keep the run's own generation: settings (config), else the defaults"
   tunelab chat smollm2-135m-instruct
   tunelab chat runs/chat-sft --temperature 0.7 --system "You answer in one sentence."
   (type /reset to clear the conversation, /exit or Ctrl-D to leave)""",
+    "tune": """examples:
+  tunelab tune examples/sst2_tune.yaml --trials 6
+  tunelab tune examples/sst2_tune.yaml --trials 50 --timeout 3600 --output runs/sst2-search
+  tunelab tune examples/sst2_tune.yaml --trials 6 search.sampler=random --overwrite
+  tunelab train runs/sst2-tune/best_config.yaml          # retrain the best trial's config
+
+The config's search: section says what to search (keys are dotted config paths):
+  search:
+    metric: null            # default: train.early_stopping.metric
+    sampler: tpe            # tpe | random
+    pruner: median          # median | none
+    space:
+      train.lr: {type: float, low: 1.0e-5, high: 1.0e-3, log: true}
+      train.batch_size: {type: categorical, choices: [16, 32]}
+      method.r: {type: int, low: 4, high: 32, log: true}
+Writes OUTPUT/trial-NNN/ (one run each), search.json, best_config.yaml, search.png.""",
     "models": """examples:
   tunelab models
   tunelab models --json""",
@@ -111,6 +133,35 @@ def _parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--batch-size", type=int, default=64)
     ev.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    ev.add_argument(
+        "--robustness",
+        action="store_true",
+        help="accuracy under perturbation attacks instead of the metrics (classification)",
+    )
+    ev.add_argument(
+        "--attacks",
+        default="typo,synonym,drop,greedy",
+        help="--robustness: comma-separated attacks (default: typo,synonym,drop,greedy)",
+    )
+    ev.add_argument("--rows", type=int, help="--robustness: attack the first N rows only")
+    ev.add_argument("--seed", type=int, default=0, help="--robustness: seed of the edits")
+
+    tu = sub.add_parser(
+        "tune",
+        help="hyperparameter search over the config's search: space (Optuna)",
+        epilog=EXAMPLES["tune"],
+        formatter_class=fmt,
+    )
+    tu.add_argument("config", help="run config (YAML) with a search: section")
+    tu.add_argument("overrides", nargs="*", help="key.sub=value overrides")
+    tu.add_argument("--trials", type=int, required=True, help="number of trials (runs)")
+    tu.add_argument(
+        "--timeout", type=float, help="seconds; no new trial starts after this (default: none)"
+    )
+    tu.add_argument("--output", help="folder for the trials and results (default: output:)")
+    tu.add_argument("--overwrite", action="store_true", help="replace what the folder holds")
+    tu.add_argument("--verbose", action="store_true", help="show each trial's training output")
+    tu.add_argument("--json", action="store_true", help="print search.json")
 
     from tunelab import cli_data
 
@@ -158,6 +209,20 @@ def _cmd_train(args) -> int:
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
+    if "per_fold" in results:  # train.folds: k-fold cross-validation
+        from tunelab.kfold import format_folds_table
+
+        print(format_folds_table(results))
+        print(f"\nfolds: {Path(results['output']) / 'folds.json'}")
+        return 0
+    if results["run"]["task"] == "multitask":  # one shared encoder, a model folder per task
+        from tunelab.multitask_run import format_multitask_table
+
+        print(format_multitask_table(results))
+        t = results["timing"]
+        print(f"\ntrained {results['run']['steps']} steps in {t['train_seconds']:.0f}s")
+        print("models: " + ", ".join(results["run"]["models"].values()))
+        return 0
     split = "test" if "test" in results else "validation"
     if results["run"]["task"] == "classification":
         print(format_results_table(results, split))
@@ -185,6 +250,32 @@ def _cmd_train(args) -> int:
         f"\ntrained {results['run']['steps']} steps in {t['train_seconds']:.0f}s ({t['samples_per_s']:.{0 if t['samples_per_s'] >= 10 else 2}f} samples/s)"
     )
     print(f"model:  {out / 'model'}\nreport: {out / 'report.html'}")
+    return 0
+
+
+def _cmd_tune(args) -> int:
+    from tunelab import api
+    from tunelab.search_report import format_search_table
+
+    summary = api.tune(
+        args.config,
+        args.overrides,
+        trials=args.trials,
+        timeout=args.timeout,
+        output=args.output,
+        overwrite=args.overwrite,
+        verbose=args.verbose,
+    )
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    out = Path(summary["output"])
+    print("\n" + format_search_table(summary))
+    if summary.get("best"):
+        print(
+            f"\nbest config: {summary['best']['config']}  (tunelab train {summary['best']['config']})"
+        )
+    print(f"results: {out / 'search.json'}\nplot:    {out / 'search.png'}")
     return 0
 
 
@@ -222,6 +313,22 @@ def _cmd_predict(args) -> int:
 def _cmd_eval(args) -> int:
     from tunelab import api
 
+    if args.robustness:
+        from tunelab.evaluation.robustness import format_table
+
+        result = api.robustness(
+            args.model,
+            args.data,
+            attacks=[a.strip() for a in args.attacks.split(",") if a.strip()],
+            rows=args.rows,
+            seed=args.seed,
+            text=args.text_column,
+            text_pair=args.pair_column,
+            label=args.label_column,
+            batch_size=args.batch_size,
+        )
+        print(json.dumps(result, indent=2) if args.json else format_table(result))
+        return 0
     results = api.evaluate(
         args.model,
         args.data,
@@ -342,6 +449,7 @@ COMMANDS = {
     "data": _cmd_data,
     "generate": _cmd_generate,
     "chat": _cmd_chat,
+    "tune": _cmd_tune,
 }
 
 

@@ -50,7 +50,7 @@ def _choose(cfg: RunConfig, task, n_train: int) -> tuple[RunConfig, dict]:
     """Fill the training settings the config left open; return the resolved config and reasons.
     `n_train` counts training examples as the model sees them (rows; blocks for mlm)."""
     chosen: dict[str, dict] = {}
-    data, train = cfg.data.model_copy(), cfg.train.model_copy()
+    train = cfg.train.model_copy()
     if train.lr is None:
         train.lr, why = defaults.choose_lr(cfg.method.name)
         chosen["train.lr"] = {"value": train.lr, "why": why}
@@ -66,7 +66,7 @@ def _choose(cfg: RunConfig, task, n_train: int) -> tuple[RunConfig, dict]:
 
         es.mode = primary_metric_mode(es.metric)
     train.early_stopping = es
-    resolved = cfg.model_copy(update={"data": data, "train": train, "versions": library_versions()})
+    resolved = cfg.model_copy(update={"train": train, "versions": library_versions()})
     return resolved, chosen
 
 
@@ -97,13 +97,18 @@ def run_training(
 ) -> dict[str, Any]:
     """Train, evaluate and save one run. `on_eval(step, scores)` is called after every
     validation (hyperparameter search reports and prunes through it)."""
+    if cfg.procedure.name == "multitask":  # several tasks, a shared encoder: its own wiring
+        from tunelab.multitask_run import run_multitask
+
+        return run_multitask(cfg, overwrite=overwrite, resume=resume, on_eval=on_eval)
     import torch
     from transformers import set_seed
 
     from tunelab.evaluation.generation import split_samples
     from tunelab.evaluation.scoring import scorer
+    from tunelab.forgetting import continual_setup
     from tunelab.methods import get_method
-    from tunelab.models.loading import count_parameters, load_config, load_tokenizer
+    from tunelab.models.loading import count_parameters, load_config, load_options, load_tokenizer
     from tunelab.models.sources import resolve_model
     from tunelab.tasks import get_task
     from tunelab.training.loop import LoopSettings, train_loop
@@ -112,8 +117,12 @@ def run_training(
     t_start = time.perf_counter()
     run_dir = Path(cfg.output)
     task = get_task(cfg.task)
+    method = get_method(cfg.method.name)
+    if hasattr(method, "check"):  # e.g. qlora without a GPU: refuse before any work
+        method.check(cfg.method)
     data_cfg = _prepared(cfg)  # the config as the data is read: prepared splits when asked for
     data = task.load_data(data_cfg)  # every data error surfaces here, before any weights load
+    data, forgetting = continual_setup(cfg, task, data)  # replay rows in train; old validation
     source = resolve_model(cfg.model)
     tokenizer = load_tokenizer(source)
     prepare_run_dir(run_dir, cfg, overwrite=overwrite, resume=resume)
@@ -142,8 +151,13 @@ def run_training(
         )
 
     set_seed(cfg.train.seed)
-    model = task.load_model(source, data, cfg, tokenizer)
-    method = get_method(cfg.method.name)
+    if getattr(cfg.procedure, "student_layers", None):  # distill: the teacher's first k layers
+        from tunelab.training.procedures.distill_models import load_student
+
+        model = load_student(cfg, data, tokenizer)
+    else:
+        with load_options(**getattr(method, "load_options", lambda c: {})(cfg.method)):
+            model = task.load_model(source, data, cfg, tokenizer)  # qlora: 4-bit
     head = task.head_modules(model) if hasattr(task, "head_modules") else None
     model = method.apply(model, cfg.method, cfg.task, head=head)
     trainable, total = count_parameters(model)
@@ -171,6 +185,8 @@ def run_training(
         base = base_scores(model, task, feats, data, cfg, tokenizer, score)
 
     procedure = build_procedure(ProcedureContext(cfg, task, data, feats, tokenizer, model))
+    if forgetting is not None:  # the earlier task's held-out file, on the starting model
+        forgetting.start(model, tokenizer, cfg.data.max_length, score)
     es = cfg.train.early_stopping
     settings = LoopSettings(
         lr=cfg.train.lr,
@@ -214,6 +230,7 @@ def run_training(
         },
         "base_model": cfg.model,
         "method": cfg.method.name,
+        "packing": cfg.data.packing,
         "generation": cfg.generation.model_dump(),
         "tunelab_version": cfg.versions["tunelab"],
     }
@@ -251,6 +268,8 @@ def run_training(
         "procedure": procedure.summary(),
         "output": str(run_dir),
         "trainable_params": trainable,
+        "saved_mb": _weights_mb(run_dir / "model"),
+        "adapter_mb": _weights_mb(run_dir / "adapter"),
         "total_params": total,
         "rows": {name: len(split) for name, split in data.splits.items()},
         "validation_from_train": data.validation_from_train,
@@ -263,9 +282,37 @@ def run_training(
         "defaults_chosen": chosen,
         "device": "cuda" if torch.cuda.is_available() else "cpu",
     }
+    if cfg.procedure.name == "distill":  # teacher vs student: metric, size, CPU latency
+        from tunelab.evaluation.distill_report import distill_report, format_table
+
+        results["distill"] = distill_report(
+            procedure.teacher.model,
+            model,
+            teacher_folder=procedure.teacher.folder,
+            student_folder=run_dir / "model",
+            student_scores=results[last],
+            score_teacher=lambda m: score(
+                m, feats[last], data.labels, cfg.eval.batch_size, pad_id, split=data.splits[last]
+            ),
+            features=feats[last],
+            split_name=last,
+            metric=es.metric,
+            pad_id=pad_id,
+            **({"collate": task.collate} if hasattr(task, "collate") else {}),
+        )
+        print(format_table(results["distill"]))
+    if forgetting is not None:
+        results["forgetting"] = forgetting.finish(model)
     atomic_write_json(run_dir / "results.json", results)
     _write_figures(run_dir, results, cfg)
     return results
+
+
+def _weights_mb(folder: Path) -> float | None:
+    """Size on disk of a saved model folder's weights (MiB); None when there is no folder."""
+    if not folder.is_dir():
+        return None
+    return round(sum(p.stat().st_size for p in folder.glob("*.safetensors")) / 2**20, 3)
 
 
 def _save_model(run_dir: Path, model, tokenizer, method, cfg: RunConfig, meta: dict) -> None:
@@ -276,13 +323,13 @@ def _save_model(run_dir: Path, model, tokenizer, method, cfg: RunConfig, meta: d
         tokenizer.save_pretrained(folder)
         write_meta(folder, {**meta, **extra})
 
-    if hasattr(method, "save_adapter") and cfg.method.merge:
+    if hasattr(method, "save_adapter") and cfg.method.merges:
         with atomic_dir(run_dir / "adapter") as tmp:
             method.save_adapter(model, tmp)
             finish(tmp, {"merged": False})
     with atomic_dir(run_dir / "model") as tmp:
         method.save(model, tmp, cfg.method)
-        finish(tmp, {"merged": bool(cfg.method.merge) and hasattr(method, "save_adapter")})
+        finish(tmp, {"merged": cfg.method.merges})
 
 
 def _write_figures(run_dir: Path, results: dict, cfg: RunConfig) -> None:
