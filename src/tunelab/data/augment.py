@@ -50,7 +50,7 @@ class _Tok:
         return f"{self.pre}{self.core}{self.post}"
 
 
-def _tokens(text: str) -> list[_Tok]:
+def word_tokens(text: str) -> list[_Tok]:
     out = []
     for piece in text.split():
         m = _TOKEN.match(piece)
@@ -63,7 +63,7 @@ def _same(a: str, b: str) -> bool:
     return a.split() == b.split()
 
 
-def _match_case(word: str, like: str) -> str:
+def match_case(word: str, like: str) -> str:
     if len(like) > 1 and like.isupper():
         return word.upper()
     return word.capitalize() if like[:1].isupper() else word
@@ -86,7 +86,7 @@ def _synonym(toks: list[_Tok], n: int, rng: random.Random, th: Thesaurus) -> Non
         new = rng.choice(syns)
         for t in toks:  # every occurrence, as in EDA, so the text stays consistent
             if t.core.lower() == word:
-                t.core = _match_case(new, t.core)
+                t.core = match_case(new, t.core)
         done += 1
         if done >= n:
             return
@@ -142,7 +142,7 @@ def eda(
     if not usable:
         raise ValueError(f"eda: ops {ops} need a thesaurus, and none was given")
     op = rng.choice(usable)
-    toks = _tokens(text)
+    toks = word_tokens(text)
     n = max(1, int(alpha * sum(1 for t in toks if t.core)))
     if op == "synonym":
         _synonym(toks, n, rng, thesaurus)
@@ -239,7 +239,7 @@ def _retry_op(failed: str, ops: list[str], text: str, rng: random.Random) -> str
     """Another op, of the kind that can still change `text`: delete and swap always change
     a text of two or more words; a one-word text can only change through the thesaurus."""
     others = [op for op in ops if op != failed] or ops
-    short = sum(1 for t in _tokens(text) if t.core) < 2
+    short = sum(1 for t in word_tokens(text) if t.core) < 2
     likely = [op for op in others if (op in _NEEDS_THESAURUS) == short]
     return rng.choice(likely or others)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 
-from tunelab.data.augment import STOPWORDS, _tokens, eda
+from tunelab.data.augment import STOPWORDS, eda, word_tokens
 from tunelab.data.thesaurus import Thesaurus
 
 TYPO_OPS = ("swap", "drop", "insert", "keyboard")
@@ -56,7 +56,7 @@ def typo_word(word: str, op: str, rng: random.Random) -> str:
 def typos(text: str, rate: float, rng: random.Random, ops=TYPO_OPS) -> tuple[str, int]:
     """Typos in max(1, rate * words) distinct words, drawn from the content words of >= 3
     letters (any word of >= 2 letters when there are none); one typo op per word."""
-    toks = _tokens(text)
+    toks = word_tokens(text)
     cands = [i for i, t in enumerate(toks) if len(t.core) >= 3 and t.core.lower() not in STOPWORDS]
     if not cands:
         cands = [i for i, t in enumerate(toks) if len(t.core) >= 2]

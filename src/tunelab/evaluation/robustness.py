@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from tunelab.data.augment import STOPWORDS, _match_case, _tokens
+from tunelab.data.augment import STOPWORDS, match_case, word_tokens
 from tunelab.errors import TunelabError
 from tunelab.evaluation import perturb
 
@@ -39,7 +39,7 @@ def greedy_attack(
     proba: Proba, text: str, pair: str | None, label: int, thesaurus, budget: int, candidates: int
 ) -> tuple[str, int]:
     """(perturbed text, words changed) after a greedy synonym-substitution attack on `text`."""
-    toks = _tokens(text)
+    toks = word_tokens(text)
 
     def pairs(n: int) -> list[str] | None:
         return None if pair is None else [pair] * n
@@ -64,7 +64,7 @@ def greedy_attack(
         word = toks[i].core
         texts = []
         for s in syns:
-            toks[i].core = _match_case(s, word)
+            toks[i].core = match_case(s, word)
             texts.append(join(toks))
         p = proba(texts, pairs(len(texts)))  # (K, C)
         flips = np.flatnonzero(p.argmax(axis=1) != label)
@@ -72,7 +72,7 @@ def greedy_attack(
         if not len(flips) and p[best, label] >= current:
             toks[i].core = word  # no synonym helps: keep the word, spend no budget
             continue
-        toks[i].core, current = _match_case(syns[best], word), float(p[best, label])
+        toks[i].core, current = match_case(syns[best], word), float(p[best, label])
         changed += 1
         if len(flips):
             break
@@ -133,7 +133,7 @@ def attack_rows(
             elif attack == "drop":
                 new[i], changed[i] = perturb.word_drops(texts[i], rate, rng)
             elif correct[i]:  # greedy: only rows the model gets right
-                n_words = sum(1 for t in _tokens(texts[i]) if t.core)
+                n_words = sum(1 for t in word_tokens(texts[i]) if t.core)
                 words = max(1, round(budget * n_words))
                 pair = None if pairs is None else pairs[i]
                 new[i], changed[i] = greedy_attack(
