@@ -48,6 +48,24 @@ def toy_rows(
     return rows
 
 
+NER_NAMES = {"PER": ["alice", "bob", "carol"], "LOC": ["paris", "rome", "oslo"]}
+NER_FILL = ["went", "to", "the", "met", "in", "saw", "near", "with", "today"]
+
+
+def toy_ner_rows(n: int, seed: int) -> list[dict]:
+    """Word lists tagged B-PER / B-LOC by which names they hold (a learnable toy NER task)."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        words, tags = [], []
+        for _ in range(rng.randint(3, 8)):
+            kind = rng.choice(["O", "O", "PER", "LOC"])
+            words.append(rng.choice(NER_FILL) if kind == "O" else rng.choice(NER_NAMES[kind]))
+            tags.append("O" if kind == "O" else f"B-{kind}")
+        rows.append({"tokens": words, "ner_tags": tags})
+    return rows
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")

@@ -3,36 +3,18 @@ model -> predict/evaluate), on the tiny model."""
 
 from __future__ import annotations
 
-import random
-
 import pytest
-from conftest import tiny_config, toy_rows, write_jsonl
+from conftest import tiny_config, toy_ner_rows, toy_rows, write_jsonl
 
 from tunelab import api
-
-NAMES = {"PER": ["alice", "bob", "carol"], "LOC": ["paris", "rome", "oslo"]}
-FILL = ["went", "to", "the", "met", "in", "saw", "near", "with", "today"]
-
-
-def _ner_rows(n: int, seed: int) -> list[dict]:
-    rng = random.Random(seed)
-    rows = []
-    for _ in range(n):
-        words, tags = [], []
-        for _ in range(rng.randint(3, 8)):
-            kind = rng.choice(["O", "O", "PER", "LOC"])
-            words.append(rng.choice(FILL) if kind == "O" else rng.choice(NAMES[kind]))
-            tags.append("O" if kind == "O" else f"B-{kind}")
-        rows.append({"tokens": words, "ner_tags": tags})
-    return rows
 
 
 @pytest.mark.parametrize("method", ["full", "lora"])
 def test_token_classification_run(tiny_model, tmp_path, method):
     files = {
-        "train": write_jsonl(tmp_path / "train.jsonl", _ner_rows(300, 1)),
-        "validation": write_jsonl(tmp_path / "dev.jsonl", _ner_rows(60, 2)),
-        "test": write_jsonl(tmp_path / "test.jsonl", _ner_rows(60, 3)),
+        "train": write_jsonl(tmp_path / "train.jsonl", toy_ner_rows(300, 1)),
+        "validation": write_jsonl(tmp_path / "dev.jsonl", toy_ner_rows(60, 2)),
+        "test": write_jsonl(tmp_path / "test.jsonl", toy_ner_rows(60, 3)),
     }
     cfg = tiny_config(
         tiny_model,

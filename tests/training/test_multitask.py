@@ -3,12 +3,10 @@ per-task models that load back and score the same, errors naming the task entry.
 
 from __future__ import annotations
 
-import random
-
 import numpy as np
 import pytest
 import yaml
-from conftest import toy_rows, write_jsonl
+from conftest import toy_ner_rows, toy_rows, write_jsonl
 
 from tunelab import api
 from tunelab.cli import main
@@ -17,22 +15,6 @@ from tunelab.data.batching import Features
 from tunelab.errors import ConfigError, ModelSourceError
 from tunelab.multitask_run import format_multitask_table
 from tunelab.training.procedures import multitask as mt
-
-NAMES = {"PER": ["alice", "bob", "carol"], "LOC": ["paris", "rome", "oslo"]}
-FILL = ["went", "to", "the", "met", "in", "saw", "near", "with", "today"]
-
-
-def _ner_rows(n: int, seed: int) -> list[dict]:
-    rng = random.Random(seed)
-    rows = []
-    for _ in range(n):
-        words, tags = [], []
-        for _ in range(rng.randint(3, 8)):
-            kind = rng.choice(["O", "O", "PER", "LOC"])
-            words.append(rng.choice(FILL) if kind == "O" else rng.choice(NAMES[kind]))
-            tags.append("O" if kind == "O" else f"B-{kind}")
-        rows.append({"tokens": words, "ner_tags": tags})
-    return rows
 
 
 def _features(sizes: list[int]) -> mt.MultitaskFeatures:
@@ -90,9 +72,9 @@ def mt_files(tmp_path_factory):
             "validation": write_jsonl(root / "cls_dev.jsonl", toy_rows(60, seed=2)),
         },
         "ner": {
-            "train": write_jsonl(root / "ner_train.jsonl", _ner_rows(200, 1)),
-            "validation": write_jsonl(root / "ner_dev.jsonl", _ner_rows(50, 2)),
-            "test": write_jsonl(root / "ner_test.jsonl", _ner_rows(50, 3)),
+            "train": write_jsonl(root / "ner_train.jsonl", toy_ner_rows(200, 1)),
+            "validation": write_jsonl(root / "ner_dev.jsonl", toy_ner_rows(50, 2)),
+            "test": write_jsonl(root / "ner_test.jsonl", toy_ner_rows(50, 3)),
         },
     }
 
