@@ -31,17 +31,13 @@ def score_features(
     return score_logits(logits, features.labels, labels)
 
 
-def evaluate_file(
-    trained, path, *, text=None, text_pair=None, label=None, batch_size: int = 64
-) -> dict:
-    """Metrics of a trained model on a labelled file; columns default to those it trained on.
-    The saved model's task (tunelab.json) decides how rows are read and scored."""
+def read_eval_split(trained, path, *, text=None, text_pair=None, label=None, rows=None):
+    """A labelled file read the way `trained` was trained (columns from its tunelab.json unless
+    given; the first `rows` rows when set), as its task's split."""
     from tunelab.config.schema import DataConfig
     from tunelab.data import read_table, require_columns
-    from tunelab.evaluation.scoring import scorer
     from tunelab.tasks import get_task
 
-    task_module = get_task(trained.task)
     cols = trained.meta.get("columns", {})
     df = read_table(path)
     cfg = DataConfig(
@@ -57,11 +53,26 @@ def evaluate_file(
     needed = [cfg.text, cfg.text_pair] + ([cfg.label] if trained.labels is not None else [])
     if trained.task != "causal-lm":  # causal-lm tells chat/instruction/text rows by their keys
         require_columns(df, str(path), [c for c in needed if c])
-    split = task_module.read_split("eval", df, cfg, trained.labels)
+    if rows is not None:
+        attrs = df.attrs
+        df = df.head(rows)
+        df.attrs.update(attrs)
+    return get_task(trained.task).read_split("eval", df, cfg, trained.labels)
+
+
+def evaluate_file(
+    trained, path, *, text=None, text_pair=None, label=None, batch_size: int = 64
+) -> dict:
+    """Metrics of a trained model on a labelled file; columns default to those it trained on.
+    The saved model's task (tunelab.json) decides how rows are read and scored."""
+    from tunelab.evaluation.scoring import scorer
+    from tunelab.tasks import get_task
+
+    split = read_eval_split(trained, path, text=text, text_pair=text_pair, label=label)
     if trained.meta.get("generation") and hasattr(split, "settings"):  # seq2seq: decode as trained
         from tunelab.config.generation import GenerationConfig
 
         split.settings.generation = GenerationConfig(**trained.meta["generation"])
-    feats = task_module.featurize(split, trained.tokenizer, trained.max_length)
+    feats = get_task(trained.task).featurize(split, trained.tokenizer, trained.max_length)
     pad_id = trained.tokenizer.pad_token_id
     return scorer(trained.task)(trained.model, feats, trained.labels, batch_size, pad_id)

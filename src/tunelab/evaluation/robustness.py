@@ -196,9 +196,7 @@ def robustness_file(
     **settings,
 ) -> dict:
     """attack_rows on the first `rows` rows of a labelled file; columns default to training's."""
-    from tunelab.config.schema import DataConfig
-    from tunelab.data import read_table, require_columns
-    from tunelab.tasks import classification
+    from tunelab.evaluation.evaluate import read_eval_split
 
     if trained.task != "classification" or trained.labels is None or trained.labels.multi_label:
         raise TunelabError(
@@ -207,20 +205,7 @@ def robustness_file(
         )
     if rows is not None and rows <= 0:
         raise TunelabError(f"--rows: must be > 0, got {rows}")
-    cols = trained.meta.get("columns", {})
-    df = read_table(path)
-    cfg = DataConfig(
-        train=str(path),
-        text=text or cols.get("text", "text"),
-        text_pair=text_pair if text_pair is not None else cols.get("text_pair"),
-        label=label or cols.get("label", "label"),
-    )
-    require_columns(df, str(path), [c for c in (cfg.text, cfg.text_pair, cfg.label) if c])
-    if rows is not None:
-        attrs = df.attrs
-        df = df.head(rows)
-        df.attrs.update(attrs)
-    split = classification.read_split("eval", df, cfg, trained.labels)
+    split = read_eval_split(trained, path, text=text, text_pair=text_pair, label=label, rows=rows)
     out = attack_rows(
         model_proba(trained, batch_size),
         split.texts,
