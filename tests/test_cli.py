@@ -186,6 +186,13 @@ def test_failed_try_does_not_block_a_rerun(tmp_path: Path, tiny_model, toy_data,
     expect_error(capsys, ["train", cfg], f"could not load model '{model}'", out=tmp_path / "out")
     shutil.copy(tiny_model / "model.safetensors", model)
     assert main(["train", cfg]) == 0  # not "holds this run already; use --resume"
+    capsys.readouterr()
+
+    # a setting the model refuses (a layer it does not have), then the fixed setting
+    out, bad = tmp_path / "out2", [f"output={tmp_path / 'out2'}", "method.name=freeze"]
+    expect_error(capsys, ["train", cfg, *bad, "method.train_layers=0-9"], "the model has 2 layers")
+    assert main(["train", cfg, *bad, "method.train_layers=0-1"]) == 0  # not "a different run"
+    assert json.loads((out / "results.json").read_text())["run"]["method"] == "freeze"
 
 
 def test_output_dir_with_foreign_files(tmp_path: Path, tiny_model, toy_data, capsys) -> None:

@@ -55,9 +55,10 @@ def prepare_run_dir(run_dir: Path, cfg: RunConfig, *, overwrite: bool, resume: b
             shutil.rmtree(run_dir)
         elif stamp.is_file():
             diff = _first_difference(json.loads(stamp.read_text()), current)
-            if diff is None and _nothing_to_resume(run_dir):
-                # An earlier try at this same run failed before its first checkpoint (e.g. the
-                # weights did not load): --resume could not continue it, so start afresh.
+            if _nothing_to_resume(run_dir):
+                # An earlier try failed before its first checkpoint (weights that did not load,
+                # a setting the model refused): nothing there to lose or resume, so start
+                # afresh, with the config as fixed or as it was.
                 shutil.rmtree(run_dir)
             else:
                 what = f"a different run (config differs at {diff})" if diff else "this run already"
