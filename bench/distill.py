@@ -93,7 +93,8 @@ def main() -> int:
     names, run = start_run("distill.py", args.variants, VARIANTS, ("torch", "transformers"))
     import torch
 
-    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    if os.environ.get("OMP_NUM_THREADS"):  # the shared-machine runs used 1
+        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     work = Path(args.work)
     teacher_dir = Path(args.teacher) if args.teacher else work / "teacher"
     common = [f"data.max_train_rows={args.train_rows}", f"train.epochs={args.epochs}"]
@@ -129,7 +130,7 @@ def main() -> int:
     run["settings"] = vars(args)
     settings = (
         f"## {run['date']} · {run['machine']['cpu']}, {run['machine']['cores']} cores, "
-        f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}\n\n"
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}\n\n"
         f"Command: `{run['command']}`\n\n"
         f"SST-2: first {args.train_rows} training rows, scored on the 872-row validation set; "
         f"{args.epochs:g} epochs each, batch 32, full fine-tuning. Teacher: all-minilm-l6-v2 "

@@ -205,7 +205,8 @@ class ContinualProcedure(Procedure):
 def build(ctx: ProcedureContext) -> ContinualProcedure:
     s = ctx.cfg.procedure
     model = ctx.model
-    params = [p for p in model.parameters() if p.requires_grad]
+    # a copy of the starting weights only when a penalty pulls toward them
+    params = [p for p in model.parameters() if p.requires_grad] if s.penalty != "none" else []
     theta0 = [p.detach().float().clone() for p in params]
     fisher = None
     if s.penalty == "ewc":
