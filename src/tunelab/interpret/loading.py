@@ -1,0 +1,121 @@
+"""Load the model to explain: a tunelab run or model folder of any task and method (through
+methods.loading), a plain Hugging Face folder with a classification / token-classification /
+causal-LM head, or a loadable causal LM (packaged alias, .gguf, hub id).
+
+A base encoder without a trained head is refused: transformers would bolt on a random head,
+and there would be no class to explain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tunelab.data.labels import LabelSpace
+from tunelab.errors import ConfigError, TunelabError
+
+TASKS = ("classification", "token-classification", "causal-lm")
+_HEADS = {
+    "ForSequenceClassification": "classification",
+    "ForTokenClassification": "token-classification",
+    "ForCausalLM": "causal-lm",
+    "LMHeadModel": "causal-lm",
+}
+
+
+@dataclass
+class Subject:
+    """A model ready to explain: weights in eval mode, tokenizer, task and labels."""
+
+    name: str
+    model: object
+    tokenizer: object
+    task: str
+    labels: LabelSpace | None
+    max_length: int
+
+
+def _arch_task(source) -> tuple[str | None, list[str]]:
+    from tunelab.models.loading import load_config
+
+    arch = list(getattr(load_config(source), "architectures", None) or [])
+    for a in arch:
+        for suffix, task in _HEADS.items():
+            if a.endswith(suffix):
+                return task, arch
+    return None, arch
+
+
+def load_subject(spec: str | Path, flag: str = "MODEL") -> Subject:
+    """The model `spec` names, for explaining; errors name `flag` (MODEL or --compare)."""
+    from tunelab.methods.loading import load_trained, read_meta
+
+    name = str(spec)
+    meta = read_meta(spec) if Path(spec).exists() else {}
+    if meta:
+        task = meta.get("task", "classification")
+        if task not in TASKS:
+            raise ConfigError(
+                flag, f"{name} holds a '{task}' model; explain handles {', '.join(TASKS)}"
+            )
+        t = load_trained(spec)
+        return Subject(name, t.model, t.tokenizer, task, t.labels, t.max_length)
+
+    from tunelab.models.loading import load_tokenizer, quiet_transformers
+    from tunelab.models.sources import resolve_model
+
+    source = resolve_model(name)
+    task, arch = _arch_task(source)
+    if task is None:
+        what = ", ".join(arch) or "model without a task head"
+        raise ConfigError(
+            flag,
+            f"{name} is a {what}: a base model without a trained head has no class to "
+            "explain; give a classification or token-classification run (or a causal LM)",
+        )
+    from tunelab.methods.loading import auto_class
+
+    tokenizer = load_tokenizer(source)
+    with quiet_transformers():
+        model = auto_class(task).from_pretrained(source.path, use_safetensors=True)
+    model.eval()
+    labels = None
+    if task != "causal-lm":
+        cfg = model.config
+        labels = LabelSpace(
+            names=[cfg.id2label[i] for i in sorted(cfg.id2label)],
+            multi_label=cfg.problem_type == "multi_label_classification",
+        )
+    max_length = min(int(getattr(tokenizer, "model_max_length", 512) or 512), 512)
+    return Subject(name, model, tokenizer, task, labels, max_length)
+
+
+def check_compare(main: Subject, other: Subject) -> None:
+    """`--compare` must explain the same thing: the same task, and for a labelling task the
+    same labels (another run of the same data, e.g. another method)."""
+    if other.task != main.task:
+        raise ConfigError(
+            "--compare",
+            f"{other.name} is a '{other.task}' model but {main.name} is '{main.task}'; "
+            "compare models of the same task",
+        )
+    if main.labels is not None and list(other.labels.names) != list(main.labels.names):
+        raise ConfigError(
+            "--compare",
+            f"{other.name} has labels {', '.join(other.labels.names)} but {main.name} has "
+            f"{', '.join(main.labels.names)}; compare runs with the same labels",
+        )
+
+
+def label_index(subject: Subject, target: str | None, flag: str = "--target") -> int | None:
+    """The index of a named label (None passes through); unknown names list the labels."""
+    if target is None:
+        return None
+    if subject.labels is None:
+        raise TunelabError(f"{flag}: a {subject.task} model has no labels to target")
+    names = list(subject.labels.names)
+    if target not in names:
+        raise ConfigError(
+            flag, f"'{target}' is not a label of {subject.name}; labels: {', '.join(names)}"
+        )
+    return names.index(target)
