@@ -1,0 +1,152 @@
+"""`tunelab serve MODEL [MODEL ...]`: argument parsing; the server is in serving/."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+EXAMPLES = """examples:
+  tunelab serve runs/sst2                                  # /v1/classify on 127.0.0.1:8000
+  tunelab serve smollm2-135m-instruct --port 8080          # OpenAI-compatible chat
+  tunelab serve chat=runs/chat-sft sst2=runs/sst2 --api-key $KEY
+  tunelab serve base=smollm2-135m-instruct a=runs/a/adapter b=runs/b/adapter   # adapters share the base
+  TUNELAB_API_KEYS=k1,k2 tunelab serve runs/sst2 --host 0.0.0.0
+
+then, e.g.:
+  curl -s localhost:8000/v1/classify -H 'content-type: application/json' \\
+       -d '{"model": "sst2", "input": ["a gripping film", "dull"]}'
+  python -c "import openai; c = openai.OpenAI(base_url='http://localhost:8000/v1', api_key='-');
+  print(c.chat.completions.create(model='smollm2-135m-instruct',
+        messages=[{'role': 'user', 'content': 'Hi'}]).choices[0].message.content)"
+MODEL is NAME=PATH or a bare reference (alias, model/run/export folder; named after its
+folder). Docs: docs/serving.md."""
+
+
+def add_parser(sub) -> None:
+    s = sub.add_parser(
+        "serve",
+        help="serve models over HTTP (OpenAI-compatible, classify, entities)",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    s.add_argument("models", nargs="+", metavar="MODEL", help="NAME=PATH or a model reference")
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    s.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    s.add_argument(
+        "--api-key",
+        action="append",
+        default=[],
+        help="require Authorization: Bearer KEY on /v1/* (repeatable; also TUNELAB_API_KEYS=k1,k2)",
+    )
+    s.add_argument("--max-batch-size", type=int, default=32, help="rows per forward pass (32)")
+    s.add_argument(
+        "--max-wait-ms", type=float, default=5.0, help="how long a request waits for company (5)"
+    )
+    s.add_argument("--max-body-kb", type=int, default=1024, help="request body limit, KB (1024)")
+    s.add_argument(
+        "--max-tokens-limit",
+        type=int,
+        default=2048,
+        help="largest max_tokens a request may ask (2048)",
+    )
+    s.add_argument("--max-inputs", type=int, default=256, help="texts per classify request (256)")
+    s.add_argument(
+        "--max-queue", type=int, default=256, help="waiting requests per model before 429"
+    )
+    s.add_argument("--timeout-s", type=float, default=120.0, help="per-request time limit (120)")
+    s.add_argument(
+        "--engine",
+        choices=("hf", "vllm"),
+        default="hf",
+        help="hf (default) or vllm (GPU, causal LMs)",
+    )
+    s.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+
+
+def _check_args(args) -> None:
+    from tunelab.errors import ConfigError
+
+    for flag in ("max_batch_size", "max_body_kb", "max_tokens_limit", "max_inputs", "max_queue"):
+        if getattr(args, flag) < 1:
+            raise ConfigError(
+                f"--{flag.replace('_', '-')}", "must be >= 1", getattr(args, flag), has_value=True
+            )
+    for flag in ("max_wait_ms", "timeout_s"):
+        if getattr(args, flag) < 0 or (flag == "timeout_s" and args.timeout_s == 0):
+            raise ConfigError(
+                f"--{flag.replace('_', '-')}", "must be > 0", getattr(args, flag), has_value=True
+            )
+    if not 0 < args.port < 65536:
+        raise ConfigError("--port", "must be 1..65535", args.port, has_value=True)
+
+
+def _serve_vllm(args, keys: list[str]) -> int:
+    """Hand a causal LM to vLLM's own OpenAI-compatible server (GPU only)."""
+    import importlib.util
+    import os
+
+    from tunelab.errors import TunelabError
+
+    if importlib.util.find_spec("vllm") is None:
+        raise TunelabError(
+            "--engine vllm: vllm is not installed (pip install vllm; needs a CUDA GPU)"
+        )
+    import torch
+
+    if not torch.cuda.is_available():
+        raise TunelabError("--engine vllm: no CUDA GPU here; use --engine hf")
+    if len(args.models) != 1:
+        raise TunelabError("--engine vllm serves one model; give one MODEL")
+    from tunelab.methods.loading import resolve_model_dir
+    from tunelab.models.sources import resolve_model
+    from tunelab.serving.registry import check_safetensors, parse_spec
+
+    name, ref = parse_spec(args.models[0])
+    check_safetensors(ref)
+    path = resolve_model(str(resolve_model_dir(ref)) if os.path.isdir(ref) else ref).path
+    argv = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", path]
+    argv += ["--served-model-name", name, "--host", args.host, "--port", str(args.port)]
+    argv += ["--max-num-seqs", str(args.max_batch_size)]
+    for key in keys[:1]:  # vllm takes one key
+        argv += ["--api-key", key]
+    os.execv(sys.executable, argv)  # replaces this process
+    return 0
+
+
+def main(args) -> int:
+    import logging
+
+    from tunelab.serving.auth import api_keys
+
+    _check_args(args)
+    keys = api_keys(args.api_key)
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    if not keys and args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: serving on {args.host} without an API key (--api-key)", file=sys.stderr)
+    if args.engine == "vllm":
+        return _serve_vllm(args, keys)
+    import uvicorn
+
+    from tunelab.serving import Registry
+    from tunelab.serving.app import Settings, create_app
+
+    registry = Registry(args.models)
+    registry.check()  # fast: bad paths and pickle weights fail before any weights load
+    print(f"loading {', '.join(n for n, _ in registry.specs)} ...", file=sys.stderr)
+    registry.load()
+    settings = Settings(
+        api_keys=keys,
+        max_batch_size=args.max_batch_size,
+        max_wait_ms=args.max_wait_ms,
+        max_body_kb=args.max_body_kb,
+        max_tokens_limit=args.max_tokens_limit,
+        max_inputs=args.max_inputs,
+        max_queue=args.max_queue,
+        timeout_s=args.timeout_s,
+    )
+    for m in registry.models.values():
+        print(f"  {m.name:20s} {m.task:22s} {m.path}", file=sys.stderr)
+    uvicorn.run(
+        create_app(registry, settings), host=args.host, port=args.port, log_level=args.log_level
+    )
+    return 0

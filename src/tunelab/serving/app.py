@@ -1,0 +1,210 @@
+"""The HTTP app: `create_app(registry, settings)` -> a FastAPI app (run it with uvicorn).
+
+Routes: /health (process up), /ready (models loaded, engines running), /metrics
+(Prometheus), /v1/models, /v1/chat/completions, /v1/completions (OpenAI-compatible, SSE
+streaming), /v1/classify and /v1/entities; /docs and /openapi.json come with FastAPI.
+/v1/* needs `Authorization: Bearer KEY` when keys are set. Every error is OpenAI-shaped JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from tunelab.serving.auth import authorized
+from tunelab.serving.limits import ApiError, BodyLimit, error_response, install_error_handlers
+from tunelab.serving.metrics import Metrics
+
+
+@dataclass
+class Settings:
+    api_keys: list[str] = field(default_factory=list)
+    max_batch_size: int = 32  # rows per forward pass
+    max_wait_ms: float = 5.0  # how long a first request waits for company
+    max_body_kb: int = 1024
+    max_tokens_limit: int = 2048  # largest max_tokens a request may ask for
+    max_inputs: int = 256  # texts per /v1/classify or /v1/entities request
+    max_queue: int = 256  # waiting requests per model before 429
+    timeout_s: float = 120.0  # per request
+    # texts per forward pass inside a collected classify batch, grouped by length so little
+    # is padding; None: 8 on CPU (compute-bound, padding costs), the whole batch on a GPU
+    micro_batch: int | None = None
+
+
+PATHS = {"/health", "/ready", "/metrics", "/v1/models", "/v1/chat/completions"}
+PATHS |= {"/v1/completions", "/v1/classify", "/v1/entities"}
+
+
+class Gate:
+    """ASGI middleware: API key check on /v1/*, request counts and latency per path."""
+
+    def __init__(self, app, settings: Settings, metrics: Metrics):
+        self.app, self.settings, self.metrics = app, settings, metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start, status = time.perf_counter(), [500]
+
+        async def sending(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            header = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
+            if scope["path"].startswith("/v1/") and not authorized(header, self.settings.api_keys):
+                reply = error_response(401, "missing or invalid API key", "invalid_api_key")
+                return await reply(scope, receive, sending)
+            await self.app(scope, receive, sending)
+        finally:
+            path = scope["path"] if scope["path"] in PATHS else "other"
+            self.metrics.requests.labels(path, str(status[0])).inc()
+            self.metrics.latency.labels(path).observe(time.perf_counter() - start)
+
+
+def _engines(registry, settings: Settings, metrics: Metrics) -> dict:
+    """One engine per model group: a decoding loop for causal LMs, a batcher otherwise."""
+    from tunelab.serving.batcher import DynamicBatcher
+    from tunelab.serving.engine import GenerationEngine
+
+    engines = {}
+    for group, members in registry.groups().items():
+        head = members[0]
+        observe = metrics.batch_size.labels(group, head.kind).observe
+        common = {"max_batch_size": settings.max_batch_size, "max_wait_ms": settings.max_wait_ms}
+        if head.kind == "generate":
+            engine = GenerationEngine(
+                head.model,
+                head.tokenizer,
+                max_queue=settings.max_queue,
+                multi_adapter=any(m.adapter for m in members),  # LoRAs sharing a base
+                on_step=observe,
+                name=group,
+                **common,
+            )
+        else:
+            engine = DynamicBatcher(
+                _runner(head, settings.micro_batch),
+                max_queue=settings.max_queue * 8,
+                on_batch=observe,
+                name=group,
+                **common,
+            )
+        engine.start()
+        engines[group] = engine
+    return engines
+
+
+def _runner(served, micro_batch: int | None):
+    """The batch function of a classifier or tagger: texts (and pairs) -> one dict each."""
+    trained = served.trained
+    if micro_batch is None:
+        on_gpu = next(trained.model.parameters()).device.type != "cpu"
+        micro_batch = 1_000_000 if on_gpu else 8
+
+    def size(texts):
+        return max(1, min(len(texts), micro_batch))
+
+    if served.kind == "entities":
+        from tunelab.evaluation.ner import predict_entities
+
+        return lambda texts, pairs: predict_entities(trained, texts, batch_size=size(texts))
+    from tunelab.evaluation.inference import predict_texts
+
+    return lambda texts, pairs: predict_texts(trained, texts, pairs, batch_size=size(texts))
+
+
+def create_app(registry, settings: Settings | None = None):
+    """The FastAPI app serving `registry`'s models (loaded: call registry.load() first)."""
+    from fastapi import FastAPI
+    from fastapi.responses import Response
+
+    settings = settings or Settings()
+    metrics = Metrics()
+    state = {"engines": {}, "ready": False}
+
+    @asynccontextmanager
+    async def lifespan(app):
+        state["engines"] = _engines(registry, settings, metrics)
+        state["ready"] = True
+        metrics.ready.set(1)
+        yield
+        state["ready"] = False
+        for engine in state["engines"].values():
+            result = engine.close()
+            if asyncio.iscoroutine(result):
+                await result
+
+    app = FastAPI(
+        title="tunelab serve",
+        description="OpenAI-compatible generation, classification and entity tagging.",
+        lifespan=lifespan,
+    )
+    app.state.registry, app.state.settings, app.state.metrics = registry, settings, metrics
+    app.state.engines = state["engines"]
+    install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_kb * 1024)
+    app.add_middleware(Gate, settings=settings, metrics=metrics)
+
+    def model_for(name: str, kind: str):
+        if not state["ready"]:
+            raise ApiError(503, "models are still loading", "not_ready")
+        served = registry.get(name)
+        if served is None:
+            known = ", ".join(registry.models)
+            raise ApiError(
+                404,
+                f"model '{name}' is not served here (served: {known})",
+                "model_not_found",
+                "model",
+            )
+        if served.kind != kind:
+            uses = {
+                "generate": "/v1/chat/completions or /v1/completions",
+                "classify": "/v1/classify",
+                "entities": "/v1/entities",
+            }
+            raise ApiError(
+                400,
+                f"model '{name}' is a {served.task} model; use {uses[served.kind]}",
+                "wrong_endpoint",
+                "model",
+            )
+        return served, state["engines"][served.group]
+
+    @app.get("/health", tags=["ops"])
+    async def health():
+        return {"status": "ok"}
+
+    @app.get("/ready", tags=["ops"])
+    async def ready():
+        if not state["ready"]:
+            return error_response(503, "models are still loading", "not_ready")
+        return {"status": "ready", "models": list(registry.models)}
+
+    @app.get("/metrics", tags=["ops"])
+    async def prometheus():
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
+
+    @app.get("/v1/models", tags=["openai"])
+    async def models():
+        data = [
+            {
+                "id": m.name,
+                "object": "model",
+                "created": m.created,
+                "owned_by": "tunelab",
+                "task": m.task,
+            }
+            for m in registry.models.values()
+        ]
+        return {"object": "list", "data": data}
+
+    from tunelab.serving.routes import add_routes
+
+    add_routes(app, model_for, settings, metrics)
+    return app

@@ -1,0 +1,120 @@
+"""Dynamic batching for classifiers and taggers: concurrent requests share one forward pass.
+
+A queue per model. Its worker takes the first waiting text, then keeps collecting until
+`max_batch_size` texts are in hand or `max_wait_ms` has passed (not waiting at all under
+light load: when the last batch held one text and nobody else waits), runs the batch in the
+model's own thread (one at a time: the event loop stays free to accept and collect the next
+batch meanwhile), and hands each request its rows. Under load the queue fills while a
+batch runs, so batches grow with the number of clients without any waiting at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from tunelab.serving.engine import QueueFull
+
+log = logging.getLogger("tunelab.serving")
+
+
+@dataclass
+class Item:
+    text: str
+    pair: str | None
+    future: asyncio.Future
+
+
+class DynamicBatcher:
+    """`await batcher.submit(texts, pairs)` -> one result per text, from `run(texts, pairs)`."""
+
+    def __init__(
+        self,
+        run: Callable[[list[str], list[str] | None], list[dict]],
+        *,
+        max_batch_size: int = 32,
+        max_wait_ms: float = 5.0,
+        max_queue: int = 1024,
+        on_batch: Callable[[int], None] | None = None,
+        name: str = "model",
+    ):
+        self.run, self.name = run, name
+        self.max_batch_size, self.max_wait = max_batch_size, max_wait_ms / 1000
+        self.max_queue = max_queue
+        self.on_batch = on_batch or (lambda n: None)
+        self.queue: asyncio.Queue[Item] | None = None
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix=f"tunelab-{name}")
+        self.task: asyncio.Task | None = None
+        self.last_size = 0  # texts in the previous batch
+
+    def start(self) -> None:
+        """Start the worker on the running event loop."""
+        self.queue = asyncio.Queue()
+        self.task = asyncio.get_running_loop().create_task(self._work())
+
+    async def close(self) -> None:
+        if self.task:
+            self.task.cancel()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    async def submit(self, texts: list[str], pairs: list[str] | None = None) -> list[dict]:
+        if self.queue.qsize() + len(texts) > self.max_queue:
+            raise QueueFull(f"{self.queue.qsize()} texts already wait")
+        loop = asyncio.get_running_loop()
+        items = [
+            Item(t, pairs[i] if pairs else None, loop.create_future()) for i, t in enumerate(texts)
+        ]
+        for item in items:
+            self.queue.put_nowait(item)
+        return list(await asyncio.gather(*(i.future for i in items)))
+
+    async def _collect(self) -> list[Item]:
+        batch = [await self.queue.get()]
+        if self.last_size <= 1 and self.queue.empty():
+            return batch  # light load: waiting for company would only add latency
+        deadline = asyncio.get_running_loop().time() + self.max_wait
+        while len(batch) < self.max_batch_size:
+            if not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+                continue
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self.queue.get(), left))
+            except asyncio.TimeoutError:
+                break
+        return [i for i in batch if not i.future.done()]  # drop requests already given up
+
+    async def _work(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = await self._collect()
+            if not batch:
+                continue
+            self.on_batch(len(batch))
+            self.last_size = len(batch)
+            # texts with and without a pair cannot share one tokenizer call
+            for group in (
+                [i for i in batch if i.pair is None],
+                [i for i in batch if i.pair is not None],
+            ):
+                if not group:
+                    continue
+                pairs = [i.pair for i in group] if group[0].pair is not None else None
+                try:
+                    results = await loop.run_in_executor(
+                        self.executor, self.run, [i.text for i in group], pairs
+                    )
+                except Exception as exc:  # fail these requests, keep serving
+                    log.exception("batch of %s failed", self.name)
+                    for item in group:
+                        if not item.future.done():
+                            item.future.set_exception(exc)
+                    continue
+                for item, result in zip(group, results):
+                    if not item.future.done():
+                        item.future.set_result(result)

@@ -1,0 +1,40 @@
+"""Prometheus metrics of one server (own registry, so several apps in a process never clash)."""
+
+from __future__ import annotations
+
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
+
+
+class Metrics:
+    def __init__(self):
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "tunelab_requests", "HTTP requests", ["path", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "tunelab_request_seconds",
+            "request latency (streams: until the last byte)",
+            ["path"],
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "tunelab_batch_size",
+            "rows per forward pass (classify: texts per batch; generate: rows per decoding step)",
+            ["model", "kind"],
+            buckets=BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.tokens = Counter(
+            "tunelab_generated_tokens", "tokens generated", ["model"], registry=self.registry
+        )
+        self.prompt_tokens = Counter(
+            "tunelab_prompt_tokens", "prompt tokens read", ["model"], registry=self.registry
+        )
+        self.ready = Gauge("tunelab_ready", "1 once the models are loaded", registry=self.registry)
+
+    def render(self) -> tuple[bytes, str]:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,273 @@
+"""The models a server answers for, by the name requests give in their `model` field.
+
+MODEL arguments are `name=path` or a bare reference (packaged alias, model folder, run
+folder, export folder); a bare one is named after its folder (`runs/sst2` -> `sst2`).
+
+LoRA adapters of causal LMs that name the same base share one copy of it: the base loads
+once, each adapter is attached with peft under its own name, and the engine runs rows of
+different adapters in one batch (`adapter_names=`). A plain causal LM served beside them
+that *is* their base joins too (its rows run with no adapter). Other models load on their
+own through `methods.loading.load_trained` / `api.load_causal_lm`.
+
+Only safetensors weights load (a folder with only .bin/.pt pickles is refused: unpickling
+runs code), and `trust_remote_code` stays off everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tunelab.errors import ModelSourceError, TunelabError
+
+KINDS = {"causal-lm": "generate", "classification": "classify", "token-classification": "entities"}
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+
+
+@dataclass
+class ServedModel:
+    name: str
+    task: str  # causal-lm | classification | token-classification
+    path: str
+    model: object
+    tokenizer: object
+    trained: object | None = None  # TrainedModel for classify / entities
+    group: str = ""  # models with one group share one engine (one base)
+    adapter: str | None = None  # peft adapter name on a shared base; None: the base itself
+    meta: dict = field(default_factory=dict)
+    created: int = field(default_factory=lambda: int(time.time()))
+
+    @property
+    def kind(self) -> str:
+        return KINDS[self.task]
+
+    @property
+    def context_length(self) -> int:
+        config = getattr(self.model, "config", None)
+        return int(getattr(config, "max_position_embeddings", 0) or 2048)
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """`name=path` or a bare path/alias -> (name, reference)."""
+    if "=" in spec and not Path(spec).exists():
+        name, ref = spec.split("=", 1)
+        if not name or not ref:
+            raise TunelabError(f"MODEL '{spec}': give name=path or a path")
+        return name.strip(), ref.strip()
+    path = Path(spec.rstrip("/"))
+    name = path.parent.name if path.name in ("model", "adapter") and path.parent.name else path.name
+    return (name[:-5] if name.endswith(".gguf") else name), spec
+
+
+def check_safetensors(ref: str) -> None:
+    """Refuse a local folder whose weights are only pickles (.bin/.pt/...)."""
+    from tunelab.methods.loading import resolve_model_dir
+
+    path = Path(ref)
+    if not path.is_dir():
+        return  # aliases, .gguf files and hub ids (hub loads pass use_safetensors=True)
+    folder = resolve_model_dir(path)
+    pickles = [p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES]
+    if pickles and not any(folder.glob("*.safetensors")):
+        raise ModelSourceError(
+            f"{folder}: weights only as pickle files ({', '.join(sorted(pickles))}); "
+            "tunelab serve loads safetensors only (convert with save_pretrained(safe_serialization=True))"
+        )
+
+
+def _task_of(ref: str) -> str:
+    from tunelab.methods.loading import read_meta
+    from tunelab.models.loading import load_config
+    from tunelab.models.sources import resolve_model
+
+    if Path(ref).exists() and (meta := read_meta(ref)):
+        return meta.get("task", "classification")
+    source = resolve_model(ref)
+    if source.is_adapter:
+        raise ModelSourceError(f"{ref}: adapter folder without tunelab.json; cannot tell its task")
+    arch = " ".join(getattr(load_config(source), "architectures", None) or [])
+    for suffix, task in (
+        ("ForCausalLM", "causal-lm"),
+        ("LMHeadModel", "causal-lm"),
+        ("ForSequenceClassification", "classification"),
+        ("ForTokenClassification", "token-classification"),
+    ):
+        if suffix in arch:
+            return task
+    raise ModelSourceError(
+        f"{ref}: a {arch or 'headless'} model; serve needs a causal LM, a classifier or a tagger"
+    )
+
+
+def _shareable_lora(ref: str) -> str | None:
+    """The resolved base path of a causal-lm LoRA adapter folder that can share its base
+    (plain LoRA: peft runs mixed-adapter batches for it, not for DoRA), else None."""
+    from tunelab.methods.loading import read_meta, resolve_model_dir
+    from tunelab.models.sources import resolve_model
+
+    if not Path(ref).exists():
+        return None
+    folder = resolve_model_dir(ref)
+    config_file = folder / "adapter_config.json"
+    if not config_file.is_file():
+        return None
+    config = json.loads(config_file.read_text())
+    meta = read_meta(folder)
+    if (
+        config.get("peft_type") != "LORA"
+        or config.get("use_dora")
+        or meta.get("task") != "causal-lm"
+    ):
+        return None
+    base = meta.get("base_model") or config.get("base_model_name_or_path")
+    return resolve_model(base).path if base else None
+
+
+class Registry:
+    """Loaded models by name. `load()` reads the weights (slow); /ready turns 200 after it."""
+
+    def __init__(self, specs: list[str]):
+        self.specs = [parse_spec(s) for s in specs]
+        names = [n for n, _ in self.specs]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise TunelabError(f"two models named {', '.join(dupes)}; name them: NAME=PATH")
+        if not self.specs:
+            raise TunelabError("give at least one MODEL to serve")
+        self.models: dict[str, ServedModel] = {}
+
+    def check(self) -> None:
+        """Fast checks before any weights load: references resolve, weights are safetensors."""
+        from tunelab.models.sources import resolve_model
+
+        for _, ref in self.specs:
+            check_safetensors(ref)
+            resolve_model(ref, convert_gguf=False)
+
+    def load(self) -> None:
+        from tunelab.models.sources import resolve_model
+
+        self.check()
+        lora = {name: _shareable_lora(ref) for name, ref in self.specs}
+        bases: dict[str, ServedModel] = {}  # resolved base path -> the served model holding it
+        for name, ref in self.specs:  # plain models first: they may be the adapters' base
+            if lora[name]:
+                continue
+            with _loading(name, ref):
+                served = self._load_one(name, ref)
+            self.models[name] = served
+            if served.task == "causal-lm":
+                bases.setdefault(resolve_model(ref).path, served)
+        for name, ref in self.specs:
+            if lora[name]:
+                with _loading(name, ref):
+                    self.models[name] = self._attach(name, ref, lora[name], bases)
+        self.models = {n: self.models[n] for n, _ in self.specs}  # the order given
+        for members in self.groups().values():
+            if len(members) == 1 and members[0].adapter:  # one adapter alone: merge it, faster
+                only = members[0]
+                only.model, only.adapter = only.model.merge_and_unload(), None
+                only.model.eval()
+
+    def _load_one(self, name: str, ref: str) -> ServedModel:
+        task = _task_of(ref)
+        if task not in KINDS:
+            raise ModelSourceError(f"{ref}: a '{task}' model; serve answers for {', '.join(KINDS)}")
+        if task == "causal-lm":
+            from tunelab.api import load_causal_lm
+
+            model, tokenizer = load_causal_lm(ref)
+            if hasattr(model, "peft_config"):  # an adapter that cannot share a base (dora, ia3...)
+                if any(c.is_prompt_learning for c in model.peft_config.values()):
+                    raise ModelSourceError(
+                        f"{ref}: prefix/prompt tuning adds virtual tokens that serve's batched "
+                        "decoding does not handle; use `tunelab generate` for this model"
+                    )
+                model = model.merge_and_unload()  # its weights folded in: plain, faster
+            model.eval()
+            return ServedModel(name, task, ref, model, tokenizer, group=name, meta=_meta(ref))
+        from tunelab.methods.loading import load_trained
+
+        trained = load_trained(ref)
+        return ServedModel(
+            name,
+            task,
+            ref,
+            trained.model,
+            trained.tokenizer,
+            trained,
+            group=name,
+            meta=trained.meta,
+        )
+
+    def _attach(self, name: str, ref: str, base_path: str, bases: dict) -> ServedModel:
+        """Put a LoRA adapter on its (shared) base model under the adapter name `name`."""
+        from peft import PeftModel
+
+        from tunelab.api import load_causal_lm
+        from tunelab.methods.loading import resolve_model_dir
+        from tunelab.models.loading import load_tokenizer, quiet_transformers
+        from tunelab.models.sources import ModelSource
+
+        folder = resolve_model_dir(ref)
+        holder = bases.get(base_path)
+        if holder is None:  # the base is not served itself: load it once for the adapters
+            model, _ = load_causal_lm(base_path)
+            holder = ServedModel(f"base:{name}", "causal-lm", base_path, model, None, group=name)
+            bases[base_path] = holder
+        with quiet_transformers():
+            if isinstance(holder.model, PeftModel):
+                holder.model.load_adapter(str(folder), adapter_name=name)
+            else:
+                # a served plain base (holder) now runs wrapped, its rows with no adapter
+                holder.model = PeftModel.from_pretrained(
+                    holder.model, str(folder), adapter_name=name
+                )
+        holder.model.eval()
+        tokenizer = load_tokenizer(ModelSource(str(folder), "local", str(folder)))
+        return ServedModel(
+            name,
+            "causal-lm",
+            ref,
+            holder.model,
+            tokenizer,
+            group=holder.group,
+            adapter=name,
+            meta=_meta(ref),
+        )
+
+    def get(self, name: str) -> ServedModel | None:
+        return self.models.get(name)
+
+    def groups(self) -> dict[str, list[ServedModel]]:
+        """Served models by shared engine; every model of a group holds the same module.
+        The module is read after all adapters attached (a base is wrapped by the first)."""
+        out: dict[str, list[ServedModel]] = {}
+        for served in self.models.values():
+            out.setdefault(served.group, []).append(served)
+        for members in out.values():
+            module = next((m.model for m in members if m.adapter), members[0].model)
+            for m in members:
+                m.model = module
+        return out
+
+
+@contextmanager
+def _loading(name: str, ref: str):
+    """Turn a library's failure to load a model into one line naming the model."""
+    try:
+        yield
+    except TunelabError:
+        raise
+    except Exception as exc:  # transformers/peft raise OSError, ValueError, KeyError...
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelSourceError(f"{name}={ref}: could not load it: {first}") from exc
+
+
+def _meta(ref: str) -> dict:
+    from tunelab.methods.loading import read_meta
+
+    return read_meta(ref) if Path(ref).exists() else {}

@@ -1,0 +1,201 @@
+"""The /v1 work routes: chat and text completions, classification, entities."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from tunelab.serving import generate as gen
+from tunelab.serving.engine import QueueFull
+from tunelab.serving.limits import ApiError
+from tunelab.serving.schemas import ChatRequest, ClassifyRequest, CompletionRequest, EntitiesRequest
+
+
+def _texts(value, field: str, limit: int) -> list[str]:
+    texts = [value] if isinstance(value, str) else list(value)
+    if len(texts) > limit:
+        raise ApiError(
+            400, f"{field}: {len(texts)} texts, over the limit of {limit} per request", param=field
+        )
+    return texts
+
+
+def add_routes(app, model_for, settings, metrics) -> None:
+    from fastapi.responses import StreamingResponse
+
+    def count(model: str, events: list[dict]) -> None:
+        metrics.tokens.labels(model).inc(sum(e["completion_tokens"] for e in events))
+        metrics.prompt_tokens.labels(model).inc(sum(e["prompt_tokens"] for e in events))
+
+    @app.post("/v1/chat/completions", tags=["openai"])
+    async def chat(body: ChatRequest):
+        served, engine = model_for(body.model, "generate")
+        if body.logprobs:
+            raise ApiError(400, "logprobs are not supported", param="logprobs")
+        if body.stream and body.n > 1:
+            raise ApiError(400, "n > 1 cannot be streamed", param="n")
+        prompt = gen.chat_prompt(served, body.messages)
+        budget = gen.token_budget(
+            served,
+            body.max_completion_tokens or body.max_tokens,
+            len(prompt),
+            settings.max_tokens_limit,
+        )
+        loop = asyncio.get_running_loop()
+        rid, created = gen.new_id("chatcmpl"), int(time.time())
+        if body.stream:
+            job, events = gen.new_job(body, served, prompt, budget, loop)
+
+            def chunk(text, finish):
+                delta = {} if text is None or finish else {"content": text}
+                choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+                return {
+                    "id": rid,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": body.model,
+                    "choices": [choice],
+                }
+
+            first = chunk(None, None)
+            first["choices"][0]["delta"] = {"role": "assistant", "content": ""}
+            lines = await gen.stream_events(
+                engine,
+                job,
+                events,
+                chunk,
+                timeout=settings.timeout_s,
+                include_usage=bool(body.stream_options and body.stream_options.include_usage),
+                first=first,
+                on_done=lambda ev: count(body.model, [ev]),
+            )
+            return StreamingResponse(lines, media_type="text/event-stream")
+        jobs = [gen.new_job(body, served, prompt, budget, loop, i) for i in range(body.n)]
+        done = await gen.run_all(engine, jobs, settings.timeout_s)
+        count(body.model, done)
+        choices = [
+            {
+                "index": i,
+                "message": {"role": "assistant", "content": ev["text"]},
+                "logprobs": None,
+                "finish_reason": ev["finish"],
+            }
+            for i, ev in enumerate(done)
+        ]
+        usage = gen.usage(done)
+        usage["prompt_tokens"] = len(prompt)  # one prompt, however many choices
+        usage["total_tokens"] = len(prompt) + usage["completion_tokens"]
+        return {
+            "id": rid,
+            "object": "chat.completion",
+            "created": created,
+            "model": body.model,
+            "choices": choices,
+            "usage": usage,
+        }
+
+    @app.post("/v1/completions", tags=["openai"])
+    async def completions(body: CompletionRequest):
+        served, engine = model_for(body.model, "generate")
+        if body.logprobs:
+            raise ApiError(400, "logprobs are not supported", param="logprobs")
+        prompts = _texts(body.prompt, "prompt", settings.max_inputs)
+        if body.stream and len(prompts) * body.n > 1:
+            raise ApiError(400, "only one prompt and n=1 can be streamed", param="prompt")
+        tok = served.tokenizer
+        encoded = [tok(p)["input_ids"] for p in prompts]
+        budgets = [
+            gen.token_budget(served, body.max_tokens, len(ids), settings.max_tokens_limit)
+            for ids in encoded
+        ]
+        loop = asyncio.get_running_loop()
+        rid, created = gen.new_id("cmpl"), int(time.time())
+        if body.stream:
+            job, events = gen.new_job(body, served, encoded[0], budgets[0], loop)
+
+            def chunk(text, finish):
+                choice = {"index": 0, "text": text or "", "logprobs": None, "finish_reason": finish}
+                return {
+                    "id": rid,
+                    "object": "text_completion",
+                    "created": created,
+                    "model": body.model,
+                    "choices": [choice],
+                }
+
+            lines = await gen.stream_events(
+                engine,
+                job,
+                events,
+                chunk,
+                timeout=settings.timeout_s,
+                include_usage=bool(body.stream_options and body.stream_options.include_usage),
+                first=chunk(prompts[0], None) if body.echo else None,
+                on_done=lambda ev: count(body.model, [ev]),
+            )
+            return StreamingResponse(lines, media_type="text/event-stream")
+        jobs = [
+            gen.new_job(body, served, ids, budget, loop, i)
+            for ids, budget in zip(encoded, budgets)
+            for i in range(body.n)
+        ]
+        done = await gen.run_all(engine, jobs, settings.timeout_s)
+        count(body.model, done)
+        choices = [
+            {
+                "index": i,
+                "text": (prompts[i // body.n] if body.echo else "") + ev["text"],
+                "logprobs": None,
+                "finish_reason": ev["finish"],
+            }
+            for i, ev in enumerate(done)
+        ]
+        return {
+            "id": rid,
+            "object": "text_completion",
+            "created": created,
+            "model": body.model,
+            "choices": choices,
+            "usage": gen.usage(done),
+        }
+
+    async def batched(engine, texts, pairs=None):
+        try:
+            return await asyncio.wait_for(engine.submit(texts, pairs), settings.timeout_s)
+        except QueueFull as exc:
+            raise ApiError(429, f"server busy: {exc}; retry later", "queue_full") from None
+        except asyncio.TimeoutError:
+            raise ApiError(
+                504, f"request took longer than {settings.timeout_s:g}s", "timeout"
+            ) from None
+
+    @app.post("/v1/classify", tags=["tunelab"])
+    async def classify(body: ClassifyRequest):
+        """Labels and scores per input text (as `tunelab predict`), batched with other requests."""
+        served, engine = model_for(body.model, "classify")
+        texts = _texts(body.input, "input", settings.max_inputs)
+        pairs = None if body.pair is None else _texts(body.pair, "pair", settings.max_inputs)
+        if pairs is not None and len(pairs) != len(texts):
+            raise ApiError(
+                400,
+                f"pair: {len(pairs)} pairs for {len(texts)} inputs; give one each",
+                param="pair",
+            )
+        results = await batched(engine, texts, pairs)
+        return {
+            "object": "list",
+            "model": body.model,
+            "data": [{"index": i, **r} for i, r in enumerate(results)],
+        }
+
+    @app.post("/v1/entities", tags=["tunelab"])
+    async def entities(body: EntitiesRequest):
+        """Entities with character spans per input text (as `tunelab predict` on a tagger)."""
+        served, engine = model_for(body.model, "entities")
+        texts = _texts(body.input, "input", settings.max_inputs)
+        results = await batched(engine, texts)
+        return {
+            "object": "list",
+            "model": body.model,
+            "data": [{"index": i, **r} for i, r in enumerate(results)],
+        }

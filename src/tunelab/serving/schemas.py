@@ -1,0 +1,108 @@
+"""Request bodies, mirroring OpenAI's chat/completions API, plus /v1/classify and /v1/entities.
+
+Unknown fields are ignored (clients send more than any one server reads); known fields are
+type-checked, and a wrong type is a 422 naming the field.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_STOP = 4  # as OpenAI
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class TextPart(_Body):
+    type: Literal["text"]
+    text: str
+
+
+class Message(_Body):
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[TextPart] | None = None
+    name: str | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "".join(p.text for p in self.content)
+        return self.content or ""
+
+
+class StreamOptions(_Body):
+    include_usage: bool = False
+
+
+class _Sampling(_Body):
+    model: str = Field(min_length=1)
+    max_tokens: int | None = Field(None, ge=1)
+    temperature: float = Field(1.0, ge=0, le=2)
+    top_p: float = Field(1.0, gt=0, le=1)
+    top_k: int | None = Field(None, ge=1, description="tunelab extension: keep the k likeliest")
+    n: int = Field(1, ge=1, le=8)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    presence_penalty: float = Field(0.0, ge=-2, le=2)
+    frequency_penalty: float = Field(0.0, ge=-2, le=2)
+    user: str | None = None
+
+    @field_validator("stop")
+    @classmethod
+    def _stops(cls, v):
+        stops = [v] if isinstance(v, str) else list(v or [])
+        if len(stops) > MAX_STOP:
+            raise ValueError(f"at most {MAX_STOP} stop strings")
+        if any(s == "" for s in stops):
+            raise ValueError("empty stop string")
+        return stops
+
+
+class ChatRequest(_Sampling):
+    messages: list[Message] = Field(min_length=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    logprobs: bool | None = None
+
+
+class CompletionRequest(_Sampling):
+    prompt: str | list[str]
+    max_tokens: int | None = Field(16, ge=1)  # OpenAI's default for completions
+    echo: bool = False
+    logprobs: int | None = None
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompts(cls, v):
+        if isinstance(v, list) and not v:
+            raise ValueError("no prompt")
+        return v
+
+
+class ClassifyRequest(_Body):
+    model: str = Field(min_length=1)
+    input: str | list[str]
+    pair: str | list[str] | None = Field(None, description="second text of sentence pairs")
+
+    @field_validator("input")
+    @classmethod
+    def _inputs(cls, v):
+        if isinstance(v, list) and not v:
+            raise ValueError("no input")
+        return v
+
+
+class EntitiesRequest(_Body):
+    model: str = Field(min_length=1)
+    input: str | list[str]
+
+    @field_validator("input")
+    @classmethod
+    def _inputs(cls, v):
+        if isinstance(v, list) and not v:
+            raise ValueError("no input")
+        return v
