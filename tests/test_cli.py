@@ -273,12 +273,13 @@ def test_predict_accepts_the_run_dir(trained, capsys) -> None:
     assert len(capsys.readouterr().out.strip().splitlines()) == 2
 
 
-def test_eval_json_matches_training_results(trained, toy_data, capsys) -> None:
+def test_eval_json_matches_training_results(trained, toy_data, capsys, tmp_path) -> None:
     out, _ = trained
-    assert main(["eval", str(out / "model"), "--data", str(toy_data["test"]), "--json"]) == 0
-    got = json.loads(capsys.readouterr().out)
-    assert list(got) == ["test"]
-    m = got["test"]
+    argv = ["eval", str(out / "model"), "--data", str(toy_data["test"]), "--json"]
+    assert main(argv + ["--output", str(tmp_path / "eval"), "--bootstrap", "50"]) == 0
+    got = json.loads(capsys.readouterr().out)  # report.json (tests/evaluation/test_eval_report.py)
+    assert got["split"] == "test" and [m["name"] for m in got["models"]] == ["out"]
+    m = got["models"][0]["metrics"]
     assert 0 <= m["accuracy"] <= 1 and 0 <= m["f1_macro"] <= 1
     assert set(m["per_class"]) == {"negative", "positive"}
     saved = json.loads((out / "results.json").read_text())["test"]

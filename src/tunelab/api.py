@@ -114,6 +114,40 @@ def evaluate(
     }
 
 
+def evaluate_report(
+    model: str | Path,
+    data: str | Path,
+    *,
+    compare: list[str] | tuple[str, ...] = (),
+    names: list[str] | None = None,
+    group: str | None = None,
+    output: str | Path | None = None,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    **options,
+) -> dict[str, Any]:
+    """The `tunelab eval` report: `model` (run folder, model folder or base model) and each of
+    `compare` on a labelled file, metrics with bootstrap intervals, paired tests against the
+    first model, slices by the `group` column, training diagnosis of runs. Writes
+    OUTPUT/report.json and OUTPUT/report.html (default OUTPUT: <run>/eval-<data stem>/ or
+    ./eval-<data stem>/) and returns report.json's content. `options`: batch_size, text,
+    text_pair, label, generate_rows, generation, min_slice_rows, write (see
+    evaluation/eval_report.evaluate_report)."""
+    from tunelab.evaluation.eval_report import evaluate_report as run_report
+
+    return run_report(
+        model,
+        data,
+        compare=compare,
+        names=names,
+        group=group,
+        output=output,
+        bootstrap=bootstrap,
+        seed=seed,
+        **options,
+    )
+
+
 def robustness(
     model: str | Path,
     data: str | Path,
@@ -221,3 +255,40 @@ def generate(
     gen = generation_config(model, generation, **settings)
     lm, tokenizer = load_causal_lm(model)
     return [c["text"] for c in complete(lm, tokenizer, prompts, gen)]
+
+
+def explain(model: str | Path, texts: list[str], **options) -> dict[str, Any]:
+    """Token attributions of `texts` (IG, gradient x input, occlusion; see
+    interpret/explain.py for the options: pairs, methods, target, word, compare, attention,
+    output, ig_steps, ...); with `output`, writes explain.html + explain.json there."""
+    from tunelab.interpret.explain import explain as run
+
+    return run(model, texts, **options)
+
+
+def global_importance(model: str | Path, data: str | Path, **options) -> dict[str, Any]:
+    """Per class, the words that push a classifier toward it over a sample of `data` (see
+    interpret/global_importance.py: rows, top, min_count, method, output, ...)."""
+    from tunelab.interpret.global_importance import global_importance as run
+
+    return run(model, data, **options)
+
+
+def export(
+    run: str | Path,
+    formats: str | list[str],
+    *,
+    output: str | Path | None = None,
+    quant: str = "f16",
+    overwrite: bool = False,
+    rows: int | None = 64,
+    threads: int = 1,
+) -> dict[str, Any]:
+    """Export a trained run as merged safetensors, adapter only, ONNX, int8 ONNX or GGUF
+    (`formats`: a name, a comma list or a list), each loaded back and checked against the run
+    on held-out rows; returns {format: export.json}. See docs/export.md."""
+    from tunelab.export import export_run
+
+    return export_run(
+        run, formats, output=output, quant=quant, overwrite=overwrite, rows=rows, threads=threads
+    )

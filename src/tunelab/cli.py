@@ -31,8 +31,11 @@ patience,min_delta}}, eval.{batch_size,baselines}. See docs/config.md.""",
   tunelab predict runs/sst2/model --file reviews.csv --column review --json
   tunelab predict runs/conll-ner/model --text "Angela Merkel visited Paris ."   # entities with spans""",
     "eval": """examples:
-  tunelab eval runs/sst2/model --data examples/data/sst2/test.jsonl
-  tunelab eval runs/sst2/model --data data.csv --json
+  tunelab eval runs/sst2 --data examples/data/sst2/test.jsonl    # report.html + report.json
+  tunelab eval runs/sst2 --data test.jsonl --compare runs/sst2-full --name lora --name full
+  tunelab eval runs/chat-sft --data examples/data/instructions/validation.jsonl --compare smollm2-135m-instruct
+  tunelab eval runs/sst2 --data reviews.csv --group domain       # metrics per domain + gap
+  tunelab eval runs/sst2/model --data data.csv --json --bootstrap 2000 --output /tmp/eval
   tunelab eval runs/sst2/model --data data.csv --text-column review --label-column stars
   tunelab eval runs/sst2 --data validation.jsonl --robustness          # typo/synonym/drop/greedy
   tunelab eval runs/sst2 --data validation.jsonl --robustness --attacks typo,greedy --rows 200 --json""",
@@ -121,7 +124,9 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES["eval"],
         formatter_class=fmt,
     )
-    ev.add_argument("model", help="a model folder, or a run folder")
+    ev.add_argument(
+        "model", help="a run folder, a model folder, or a base model (alias, .gguf, hub id)"
+    )
     ev.add_argument(
         "--data", required=True, help="labelled file (.csv .tsv .jsonl .json .parquet or HF dir)"
     )
@@ -129,10 +134,37 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--pair-column")
     ev.add_argument("--label-column")
     ev.add_argument(
-        "--split", default="test", help="name to file the metrics under (default: test)"
+        "--split", default="test", help="what the data is, as report.json names it (default: test)"
     )
     ev.add_argument("--batch-size", type=int, default=64)
-    ev.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    ev.add_argument("--json", action="store_true", help="print report.json")
+    ev.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="MODEL",
+        help="another model scored on the same rows, tested against MODEL (repeatable)",
+    )
+    ev.add_argument(
+        "--name",
+        action="append",
+        default=None,
+        help="display name of MODEL, then of each --compare (default: the folder name)",
+    )
+    ev.add_argument("--group", metavar="COL", help="column of --data: metrics per value (slices)")
+    ev.add_argument("--output", help="folder for report.json/html (default: RUN/eval-<data stem>/)")
+    ev.add_argument(
+        "--bootstrap",
+        type=int,
+        default=1000,
+        help="bootstrap resamples for intervals and tests (default 1000; 0: none)",
+    )
+    ev.add_argument(
+        "--generate-rows",
+        type=int,
+        default=32,
+        help="causal-lm/seq2seq: generate for the first N rows (default 32; -1: all)",
+    )
     ev.add_argument(
         "--robustness",
         action="store_true",
@@ -144,7 +176,9 @@ def _parser() -> argparse.ArgumentParser:
         help="--robustness: comma-separated attacks (default: typo,synonym,drop,greedy)",
     )
     ev.add_argument("--rows", type=int, help="--robustness: attack the first N rows only")
-    ev.add_argument("--seed", type=int, default=0, help="--robustness: seed of the edits")
+    ev.add_argument(
+        "--seed", type=int, default=0, help="seed of the bootstrap (--robustness: of the edits)"
+    )
 
     tu = sub.add_parser(
         "tune",
@@ -166,6 +200,15 @@ def _parser() -> argparse.ArgumentParser:
     from tunelab import cli_data
 
     cli_data.add_parser(sub)
+    from tunelab import cli_serve
+
+    cli_serve.add_parser(sub)
+    from tunelab import cli_explain
+
+    cli_explain.add_parser(sub)
+    from tunelab import cli_export
+
+    cli_export.add_parser(sub)
 
     g = sub.add_parser(
         "generate",
@@ -329,42 +372,30 @@ def _cmd_eval(args) -> int:
         )
         print(json.dumps(result, indent=2) if args.json else format_table(result))
         return 0
-    results = api.evaluate(
+    from tunelab.evaluation.eval_table import format_report_table
+
+    report = api.evaluate_report(
         args.model,
         args.data,
+        compare=args.compare,
+        names=args.name,
+        group=args.group,
+        output=args.output,
+        bootstrap=args.bootstrap,
+        seed=args.seed,
+        batch_size=args.batch_size,
         text=args.text_column,
         text_pair=args.pair_column,
         label=args.label_column,
+        generate_rows=None if args.generate_rows < 0 else args.generate_rows,
         split=args.split,
-        batch_size=args.batch_size,
     )
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(json.dumps(report, indent=2))
         return 0
-    m = results[args.split]
-    print(f"{args.split}: {m['n']} rows")
-    for key in (
-        "accuracy",
-        "f1_macro",
-        "f1_micro",
-        "f1_weighted",
-        "precision_macro",
-        "recall_macro",
-        "f1",
-        "precision",
-        "recall",
-        "perplexity",
-        "masked_accuracy",
-        "loss",
-    ):
-        if key in m:
-            print(f"  {key:16s} {m[key]:.4f}")
-    if "per_class" in m:
-        print(f"  {'class':16s} {'precision':>9s} {'recall':>9s} {'f1':>9s} {'support':>8s}")
-        for name, c in m["per_class"].items():
-            print(
-                f"  {name:16s} {c['precision']:9.4f} {c['recall']:9.4f} {c['f1']:9.4f} {c['support']:8d}"
-            )
+    out = Path(report["output"])
+    print(format_report_table(report))
+    print(f"\nreport: {out / 'report.html'}\njson:   {out / 'report.json'}")
     return 0
 
 
@@ -441,7 +472,27 @@ def _cmd_data(args) -> int:
     return cli_data.main(args)
 
 
+def _cmd_serve(args) -> int:
+    from tunelab import cli_serve
+
+    return cli_serve.main(args)
+
+
+def _cmd_explain(args) -> int:
+    from tunelab import cli_explain
+
+    return cli_explain.main(args)
+
+
+def _cmd_export(args) -> int:
+    from tunelab import cli_export
+
+    return cli_export.main(args)
+
+
 COMMANDS = {
+    "export": _cmd_export,
+    "explain": _cmd_explain,
     "train": _cmd_train,
     "predict": _cmd_predict,
     "eval": _cmd_eval,
@@ -450,6 +501,7 @@ COMMANDS = {
     "generate": _cmd_generate,
     "chat": _cmd_chat,
     "tune": _cmd_tune,
+    "serve": _cmd_serve,
 }
 
 
