@@ -188,34 +188,10 @@ def robustness(
 
 def load_causal_lm(model: str | Path):
     """(model, tokenizer) of a causal LM: a tunelab causal-lm run/model folder, or any
-    loadable model (packaged alias, HF folder, .gguf, hub id). Anything else is refused:
-    transformers would bolt a random LM head onto an encoder and generate noise."""
-    from tunelab.errors import TunelabError
-    from tunelab.methods.loading import load_trained, read_meta
+    loadable model (packaged alias, HF folder, .gguf, hub id); anything else is refused."""
+    from tunelab.methods.any_model import load_causal_lm as load
 
-    meta = read_meta(model) if Path(model).exists() else {}  # aliases and hub ids have none
-    if meta:
-        task = meta.get("task", "classification")
-        if task != "causal-lm":
-            raise TunelabError(
-                f"{model}: holds a '{task}' model; generate and chat need a causal LM"
-            )
-        trained = load_trained(model)
-        return trained.model, trained.tokenizer
-    from transformers import AutoModelForCausalLM
-
-    from tunelab.models.loading import load_config, load_tokenizer, quiet_transformers
-    from tunelab.models.sources import resolve_model
-
-    source = resolve_model(str(model))
-    arch = getattr(load_config(source), "architectures", None) or []
-    if arch and not any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in arch):
-        raise TunelabError(
-            f"{model}: a {', '.join(arch)} model, not a causal LM; generate and chat need one"
-        )
-    tokenizer = load_tokenizer(source)
-    with quiet_transformers():
-        return AutoModelForCausalLM.from_pretrained(source.path, use_safetensors=True), tokenizer
+    return load(model)
 
 
 def generation_config(

@@ -86,7 +86,7 @@ def plot_search(summary: dict, path: Path) -> Path:
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    from tunelab.evaluation.plots import _save_atomic
+    from tunelab.evaluation.plots import save_png
 
     trials = summary["trials"]
     metric, maximize = summary["metric"], summary["direction"] == "maximize"
@@ -137,7 +137,7 @@ def plot_search(summary: dict, path: Path) -> Path:
         pax.set_xlabel(name)
         pax.set_ylabel(metric)
     fig.tight_layout()
-    return _save_atomic(fig, path)
+    return save_png(fig, path)
 
 
 def write_best(summary: dict, study, out: Path, baselines: list) -> None:

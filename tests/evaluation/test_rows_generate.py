@@ -153,7 +153,7 @@ def test_rows_without_an_answer(tiny_lm, dev_rows, tmp_path):
     rows = [dict(r) for r in dev_rows[:4]]
     rows[1]["output"] = "   "  # a blank answer: scored for perplexity, not generated for
     out = causal_lm_rows(trained, write_jsonl(tmp_path / "b.jsonl", rows), "m", gen=GEN)
-    assert [p["row"] for p in out.details["per_row"]] == [0, 2, 3]
+    assert [p["row"] for p in out.details["per_row"]] == [1, 3, 4]
     assert out.metrics["generated_rows"] == 3 and out.n == 4
     blank = causal_lm_rows(
         trained, write_jsonl(tmp_path / "c.jsonl", rows[1:2]), "m", generate_rows=1, gen=GEN
@@ -175,9 +175,9 @@ def test_html_escapes_texts_and_compares_models(tiny_llama, tiny_lm, dev_rows, t
     assert page.count('src="data:image/png;base64,') == 1
     f1 = {
         r: [next(p["token_f1"] for p in o.details["per_row"] if p["row"] == r) for o in (a, b)]
-        for r in range(4)
+        for r in range(1, 5)
     }
-    spread = sorted((r for r in range(4) if f1[r][0] != f1[r][1]), key=lambda r: -abs(
+    spread = sorted((r for r in range(1, 5) if f1[r][0] != f1[r][1]), key=lambda r: -abs(
         f1[r][0] - f1[r][1]))  # fmt: skip
     assert most_different([a, b], k=5) == spread
 
@@ -239,7 +239,7 @@ def test_seq2seq_rows(tiny_bart, tmp_path):
     assert out.metrics["tokens"] == count
     assert out.metrics["perplexity"] == pytest.approx(math.exp(loss), rel=1e-5)
     generated = [p["generated"] for p in out.details["per_row"]]
-    assert [p["row"] for p in out.details["per_row"]] == list(range(8))
+    assert [p["row"] for p in out.details["per_row"]] == list(range(1, 9))
     pick = np.array([5, 0, 0, 7, 10])  # row 10 was not generated for: generation metrics skip it
     want = text_metrics(
         [generated[i] for i in (5, 0, 0, 7)], [rows[i]["refs"] for i in (5, 0, 0, 7)]

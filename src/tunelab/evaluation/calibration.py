@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from tunelab.evaluation.plots import _display, _save_atomic
+from tunelab.evaluation.plots import _display, save_png
 
 
 def calibration(confidence: Any, correct: Any, bins: int = 10) -> dict:
@@ -110,7 +110,7 @@ def plot_reliability(curves: list[tuple[str, dict]], path: str | os.PathLike[str
     ax_hist.set_ylabel("share of rows")
     ax_hist.grid(alpha=0.3)
     fig.tight_layout()
-    return _save_atomic(fig, path)
+    return save_png(fig, path)
 
 
 def confident_mistakes(

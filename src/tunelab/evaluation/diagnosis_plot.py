@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tunelab.evaluation.diagnosis_rules import EVAL_SPLITS, series, smooth
-from tunelab.evaluation.plots import _display, _save_atomic
+from tunelab.evaluation.plots import _display, save_png
 
 _KIND_COLOURS = {
     "divergence": "tab:red",
@@ -99,4 +99,4 @@ def plot_diagnosis(
     ax_lr.set_xlabel("step")
     ax_lr.grid(alpha=0.3)
     fig.tight_layout()
-    return _save_atomic(fig, path)
+    return save_png(fig, path)

@@ -15,16 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tunelab.errors import ConfigError
-
-_HEADS = {  # architecture name suffix -> task its head does
-    "ForSequenceClassification": "classification",
-    "ForTokenClassification": "token-classification",
-    "ForCausalLM": "causal-lm",
-    "LMHeadModel": "causal-lm",
-    "ForMaskedLM": "mlm",
-    "ForConditionalGeneration": "seq2seq",
-}
-LABEL_TASKS = ("classification", "token-classification")
+from tunelab.methods.any_model import LABEL_TASKS
 
 
 @dataclass
@@ -35,14 +26,6 @@ class EvalModel:
     name: str  # display name
     trained: object  # methods.loading.TrainedModel
     run_dir: Path | None  # the run folder (holds metrics.jsonl), when the spec is one
-
-
-def _head_task(archs: list[str]) -> str | None:
-    for arch in archs:
-        for suffix, task in _HEADS.items():
-            if arch.endswith(suffix):
-                return task
-    return None
 
 
 def run_dir_of(spec: str) -> Path | None:
@@ -83,19 +66,17 @@ def unique_names(names: list[str]) -> list[str]:
 def load_model(spec: str, like=None, flag: str = "MODEL"):
     """A TrainedModel of `spec` for evaluation. `like` (the first model's TrainedModel) gives
     a compared base model its task and reading settings; `flag` names the argument in errors."""
-    from tunelab.methods.loading import META_FILE, load_trained, resolve_model_dir
-
-    p = Path(spec)
-    if p.exists() and (resolve_model_dir(p) / META_FILE).is_file():
-        return load_trained(p)
-    from tunelab.models.loading import load_config
+    from tunelab.methods.any_model import head_task, is_tunelab_folder, load_base_model
+    from tunelab.methods.loading import load_trained, resolve_model_dir
     from tunelab.models.sources import resolve_model
 
+    p = Path(spec)
+    if is_tunelab_folder(p):
+        return load_trained(p)
     source = resolve_model(str(resolve_model_dir(p)) if p.exists() else spec)
     if source.is_adapter:
         return load_trained(p)  # adapter folder without tunelab.json: loading.py explains
-    archs = list(getattr(load_config(source), "architectures", None) or [])
-    head = _head_task(archs)
+    head, archs = head_task(source)
     task = like.task if like is not None else head
     shown = ", ".join(archs) or "no architecture"
     if task is None:
@@ -113,36 +94,10 @@ def load_model(spec: str, like=None, flag: str = "MODEL"):
         )
     if task == "causal-lm" and head != "causal-lm":
         raise ConfigError(flag, f"{spec} ({shown}) is not a causal LM; cannot compare it")
-    return _load_base(source, task, like)
-
-
-def _load_base(source, task: str, like):
-    """A base model as it is, with the first model's reading settings (columns, packing,
-    generation) so both read and score the file the same way."""
-    from tunelab.data.labels import LabelSpace
-    from tunelab.methods.loading import TrainedModel, auto_class
-    from tunelab.models.loading import hub_errors, load_kwargs, load_tokenizer, quiet_transformers
-
-    tokenizer = load_tokenizer(source)
-    with quiet_transformers(), hub_errors(source):
-        model = auto_class(task).from_pretrained(
-            source.path, use_safetensors=True, **load_kwargs(source)
-        )
-    model.eval()
-    labels = None
-    if task in LABEL_TASKS:
-        id2label = model.config.id2label
-        names = [id2label[i] for i in sorted(id2label)]
-        multi = model.config.problem_type == "multi_label_classification"
-        labels = LabelSpace(names=names, multi_label=multi)
-    meta = {"task": task, "base_model": source.spec}
-    if like is not None:
-        keep = ("columns", "packing", "generation", "max_length")
-        meta.update({k: like.meta[k] for k in keep if k in like.meta})
-    max_length = int(
-        meta.get("max_length") or min(getattr(tokenizer, "model_max_length", 512), 512)
-    )
-    return TrainedModel(model, tokenizer, labels, max_length, meta)
+    # a base model reads and scores the file as the first model does (columns, packing, ...)
+    keep = ("columns", "packing", "generation", "max_length")
+    meta = {k: like.meta[k] for k in keep if k in like.meta} if like is not None else {}
+    return load_base_model(source, task, meta)
 
 
 def check_comparable(first: EvalModel, other: EvalModel, flag: str = "--compare") -> None:

@@ -37,7 +37,7 @@ def plot_generation(outputs: list[RowOutputs], path: str | os.PathLike[str]) -> 
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    from tunelab.evaluation.plots import _display, _save_atomic
+    from tunelab.evaluation.plots import _display, save_png
 
     models = _generated(outputs)
     if not models:
@@ -65,7 +65,7 @@ def plot_generation(outputs: list[RowOutputs], path: str | os.PathLike[str]) -> 
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes[2].legend(fontsize=8)
     fig.tight_layout()
-    return _save_atomic(fig, path)
+    return save_png(fig, path)
 
 
 def _ratio(value) -> str:

@@ -18,7 +18,10 @@ _EVAL_SPLITS = ("validation", "eval", "val")
 _MAX_LABEL_CHARS = 24
 
 
-def _save_atomic(fig: Any, path: str | os.PathLike[str]) -> Path:
+def save_png(fig: Any, path: str | os.PathLike[str], dpi: int = 110) -> Path:
+    """Write `fig` as a PNG at `path` atomically (temp file, then rename), readable by all."""
+    import warnings
+
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)  # attach an Agg canvas explicitly: no dependency on pyplot's backend
@@ -26,8 +29,9 @@ def _save_atomic(fig: Any, path: str | os.PathLike[str]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png", dpi=110, bbox_inches="tight")
+        with os.fdopen(fd, "wb") as fh, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Glyph missing" for tokens outside the font
+            fig.savefig(fh, format="png", dpi=dpi, bbox_inches="tight")
         os.chmod(tmp, 0o644)  # mkstemp creates 0600
         os.replace(tmp, path)
     except BaseException:
@@ -87,7 +91,7 @@ def plot_confusion_matrix(
         for j in range(k):
             colour = "white" if share[i, j] > 0.5 else "black"
             ax.text(j, i, str(counts[i, j]), ha="center", va="center", color=colour, fontsize=font)
-    return _save_atomic(fig, path)
+    return save_png(fig, path)
 
 
 def _series(records: list[dict[str, Any]], splits: tuple[str, ...], key: str) -> tuple[list, list]:
@@ -164,4 +168,4 @@ def plot_training_curves(
                 0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes, color="gray"
             )
     fig.tight_layout()
-    return _save_atomic(fig, path)
+    return save_png(fig, path)

@@ -101,7 +101,7 @@ def _gen_details(gen: dict) -> dict:
     r4 = lambda x: round(float(x), 4)  # noqa: E731
     per_row = [
         {
-            "row": int(row),
+            "row": int(row) + 1,  # the file's row number, as a user looks it up (1-based)
             "prompt": gen["prompts"][k][:PROMPT_CHARS],
             "reference": gen["references"][k],
             "generated": gen["generated"][k],

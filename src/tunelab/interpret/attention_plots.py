@@ -9,14 +9,13 @@ to ("to", the key).
 from __future__ import annotations
 
 import os
-import tempfile
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tunelab.evaluation.plots import save_png
 from tunelab.interpret.attention import select_indices
 
 LABEL_ALL_MAX = 40  # rollout: up to this many tokens every one is labelled, beyond thinned
@@ -38,25 +37,6 @@ def _ticks(labels: Sequence[str]) -> tuple[list[int], list[str]]:
     step = 1 if n <= LABEL_ALL_MAX else int(np.ceil(n / LABEL_ALL_MAX))
     pos = list(range(0, n, step))
     return pos, [_label(labels[i]) for i in pos]
-
-
-def _save_atomic(fig: Any, path: str | os.PathLike[str], dpi: int = 100) -> Path:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(fig)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh, warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "Glyph missing" for tokens outside the font
-            fig.savefig(fh, format="png", dpi=dpi, bbox_inches="tight")
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def grid_mosaic(
@@ -154,7 +134,7 @@ def plot_attention_grid(
     fig, _ = attention_grid_figure(maps, layers=layers, heads=heads)
     # keep the PNG under ~6000 pixels a side
     dpi = int(min(100, 6000 / max(fig.get_figwidth(), fig.get_figheight())))
-    return _save_atomic(fig, path, dpi=dpi)
+    return save_png(fig, path, dpi=dpi)
 
 
 def rollout_figure(maps: dict) -> Any:
@@ -195,4 +175,4 @@ def rollout_figure(maps: dict) -> Any:
 
 def plot_rollout(maps: dict, path: str | os.PathLike[str]) -> Path:
     """Write the rollout heatmap of `rollout_figure` as a PNG."""
-    return _save_atomic(rollout_figure(maps), path, dpi=110)
+    return save_png(rollout_figure(maps), path, dpi=110)

@@ -15,12 +15,6 @@ from tunelab.data.labels import LabelSpace
 from tunelab.errors import ConfigError, TunelabError
 
 TASKS = ("classification", "token-classification", "causal-lm")
-_HEADS = {
-    "ForSequenceClassification": "classification",
-    "ForTokenClassification": "token-classification",
-    "ForCausalLM": "causal-lm",
-    "LMHeadModel": "causal-lm",
-}
 
 
 @dataclass
@@ -33,17 +27,6 @@ class Subject:
     task: str
     labels: LabelSpace | None
     max_length: int
-
-
-def _arch_task(source) -> tuple[str | None, list[str]]:
-    from tunelab.models.loading import load_config
-
-    arch = list(getattr(load_config(source), "architectures", None) or [])
-    for a in arch:
-        for suffix, task in _HEADS.items():
-            if a.endswith(suffix):
-                return task, arch
-    return None, arch
 
 
 def load_subject(spec: str | Path, flag: str = "MODEL") -> Subject:
@@ -61,33 +44,20 @@ def load_subject(spec: str | Path, flag: str = "MODEL") -> Subject:
         t = load_trained(spec)
         return Subject(name, t.model, t.tokenizer, task, t.labels, t.max_length)
 
-    from tunelab.models.loading import load_tokenizer, quiet_transformers
+    from tunelab.methods.any_model import head_task, load_base_model
     from tunelab.models.sources import resolve_model
 
     source = resolve_model(name)
-    task, arch = _arch_task(source)
-    if task is None:
+    task, arch = head_task(source)
+    if task not in TASKS:
         what = ", ".join(arch) or "model without a task head"
         raise ConfigError(
             flag,
             f"{name} is a {what}: a base model without a trained head has no class to "
             "explain; give a classification or token-classification run (or a causal LM)",
         )
-    from tunelab.methods.loading import auto_class
-
-    tokenizer = load_tokenizer(source)
-    with quiet_transformers():
-        model = auto_class(task).from_pretrained(source.path, use_safetensors=True)
-    model.eval()
-    labels = None
-    if task != "causal-lm":
-        cfg = model.config
-        labels = LabelSpace(
-            names=[cfg.id2label[i] for i in sorted(cfg.id2label)],
-            multi_label=cfg.problem_type == "multi_label_classification",
-        )
-    max_length = min(int(getattr(tokenizer, "model_max_length", 512) or 512), 512)
-    return Subject(name, model, tokenizer, task, labels, max_length)
+    t = load_base_model(source, task)
+    return Subject(name, t.model, t.tokenizer, task, t.labels, t.max_length)
 
 
 def check_compare(main: Subject, other: Subject) -> None:

@@ -7,7 +7,7 @@ LoRA adapters of causal LMs that name the same base share one copy of it: the ba
 once, each adapter is attached with peft under its own name, and the engine runs rows of
 different adapters in one batch (`adapter_names=`). A plain causal LM served beside them
 that *is* their base joins too (its rows run with no adapter). Other models load on their
-own through `methods.loading.load_trained` / `api.load_causal_lm`.
+own through `methods.loading.load_trained` / `methods.any_model.load_causal_lm`.
 
 Only safetensors weights load (a folder with only .bin/.pt pickles is refused: unpickling
 runs code), and `trust_remote_code` stays off everywhere.
@@ -79,27 +79,19 @@ def check_safetensors(ref: str) -> None:
 
 
 def _task_of(ref: str) -> str:
+    from tunelab.methods.any_model import task_of
     from tunelab.methods.loading import read_meta
-    from tunelab.models.loading import load_config
     from tunelab.models.sources import resolve_model
 
-    if Path(ref).exists() and (meta := read_meta(ref)):
-        return meta.get("task", "classification")
-    source = resolve_model(ref)
-    if source.is_adapter:
+    if not (Path(ref).exists() and read_meta(ref)) and resolve_model(ref).is_adapter:
         raise ModelSourceError(f"{ref}: adapter folder without tunelab.json; cannot tell its task")
-    arch = " ".join(getattr(load_config(source), "architectures", None) or [])
-    for suffix, task in (
-        ("ForCausalLM", "causal-lm"),
-        ("LMHeadModel", "causal-lm"),
-        ("ForSequenceClassification", "classification"),
-        ("ForTokenClassification", "token-classification"),
-    ):
-        if suffix in arch:
-            return task
-    raise ModelSourceError(
-        f"{ref}: a {arch or 'headless'} model; serve needs a causal LM, a classifier or a tagger"
-    )
+    task, archs = task_of(ref)
+    if task is None:
+        raise ModelSourceError(
+            f"{ref}: a {' '.join(archs) or 'headless'} model; serve needs a causal LM, a "
+            "classifier or a tagger"
+        )
+    return task
 
 
 def _shareable_lora(ref: str) -> str | None:
@@ -177,7 +169,7 @@ class Registry:
         if task not in KINDS:
             raise ModelSourceError(f"{ref}: a '{task}' model; serve answers for {', '.join(KINDS)}")
         if task == "causal-lm":
-            from tunelab.api import load_causal_lm
+            from tunelab.methods.any_model import load_causal_lm
 
             model, tokenizer = load_causal_lm(ref)
             if hasattr(model, "peft_config"):  # an adapter that cannot share a base (dora, ia3...)
@@ -207,7 +199,7 @@ class Registry:
         """Put a LoRA adapter on its (shared) base model under the adapter name `name`."""
         from peft import PeftModel
 
-        from tunelab.api import load_causal_lm
+        from tunelab.methods.any_model import load_causal_lm
         from tunelab.methods.loading import resolve_model_dir
         from tunelab.models.loading import load_tokenizer, quiet_transformers
         from tunelab.models.sources import ModelSource

@@ -83,19 +83,6 @@ class CompletionRequest(_Sampling):
         return v
 
 
-class ClassifyRequest(_Body):
-    model: str = Field(min_length=1)
-    input: str | list[str]
-    pair: str | list[str] | None = Field(None, description="second text of sentence pairs")
-
-    @field_validator("input")
-    @classmethod
-    def _inputs(cls, v):
-        if isinstance(v, list) and not v:
-            raise ValueError("no input")
-        return v
-
-
 class EntitiesRequest(_Body):
     model: str = Field(min_length=1)
     input: str | list[str]
@@ -106,3 +93,7 @@ class EntitiesRequest(_Body):
         if isinstance(v, list) and not v:
             raise ValueError("no input")
         return v
+
+
+class ClassifyRequest(EntitiesRequest):
+    pair: str | list[str] | None = Field(None, description="second text of sentence pairs")
