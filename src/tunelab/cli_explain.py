@@ -16,8 +16,8 @@ EXAMPLES = """examples:
   tunelab explain runs/sst2 --data validation.jsonl --global --rows 200 --top 15
 
 Writes OUTPUT/explain.html + explain.json (global: global.html + global.json), default
-OUTPUT runs/explain-<run name>. Red tokens raise the explained score (log-probability of the
-class / tags / generated span), blue ones lower it. See docs/interpret.md."""
+OUTPUT runs/explain-<run name>. Red tokens raise the explained score (log-odds of the
+class or tag, log-likelihood of a generated span), blue ones lower it. See docs/interpret.md."""
 
 
 def add_parser(sub) -> None:

@@ -55,6 +55,12 @@ def add_parser(sub) -> None:
     )
     s.add_argument("--timeout-s", type=float, default=120.0, help="per-request time limit (120)")
     s.add_argument(
+        "--workers",
+        type=int,
+        help="classify/entities batches run at once (default: on a CPU, the cores torch's "
+        "threads leave idle, e.g. 2 with OMP_NUM_THREADS=1 on 2 cores; 1 on a GPU)",
+    )
+    s.add_argument(
         "--engine",
         choices=("hf", "vllm"),
         default="hf",
@@ -76,6 +82,8 @@ def _check_args(args) -> None:
             raise ConfigError(
                 f"--{flag.replace('_', '-')}", "must be > 0", getattr(args, flag), has_value=True
             )
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError("--workers", "must be >= 1", args.workers, has_value=True)
     if not 0 < args.port < 65536:
         raise ConfigError("--port", "must be 1..65535", args.port, has_value=True)
 
@@ -143,6 +151,7 @@ def main(args) -> int:
         max_inputs=args.max_inputs,
         max_queue=args.max_queue,
         timeout_s=args.timeout_s,
+        workers=args.workers,
     )
     for m in registry.models.values():
         print(f"  {m.name:20s} {m.task:22s} {m.path}", file=sys.stderr)

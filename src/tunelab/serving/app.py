@@ -31,6 +31,9 @@ class Settings:
     # texts per forward pass inside a collected classify batch, grouped by length so little
     # is padding; None: 8 on CPU (compute-bound, padding costs), the whole batch on a GPU
     micro_batch: int | None = None
+    # classify/entities batches run at once (threads); None: the cores torch's intra-op
+    # threads leave idle on a CPU (batcher.default_workers), 1 on a GPU
+    workers: int | None = None
 
 
 PATHS = {"/health", "/ready", "/metrics", "/v1/models", "/v1/chat/completions"}
@@ -67,7 +70,7 @@ class Gate:
 
 def _engines(registry, settings: Settings, metrics: Metrics) -> dict:
     """One engine per model group: a decoding loop for causal LMs, a batcher otherwise."""
-    from tunelab.serving.batcher import DynamicBatcher
+    from tunelab.serving.batcher import DynamicBatcher, default_workers
     from tunelab.serving.engine import GenerationEngine
 
     engines = {}
@@ -86,11 +89,13 @@ def _engines(registry, settings: Settings, metrics: Metrics) -> dict:
                 **common,
             )
         else:
+            on_gpu = next(head.trained.model.parameters()).device.type != "cpu"
             engine = DynamicBatcher(
                 _runner(head, settings.micro_batch),
                 max_queue=settings.max_queue * 8,
                 on_batch=observe,
                 name=group,
+                workers=settings.workers or default_workers(on_gpu),
                 **common,
             )
         engine.start()
