@@ -11,12 +11,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def _umasked(mode: int) -> int:
+    """`mode` less the process umask: what open() / mkdir() would give (mkstemp and mkdtemp
+    give 0600 / 0700, which would leave reports and models readable by their owner only)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return mode & ~umask
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        os.chmod(tmp, _umasked(0o666))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -29,6 +38,7 @@ def atomic_dir(final: Path) -> Iterator[Path]:
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
     try:
+        os.chmod(tmp, _umasked(0o777))
         yield tmp
         if final.exists():
             shutil.rmtree(final)
