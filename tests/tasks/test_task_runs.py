@@ -53,6 +53,9 @@ def test_mlm_run_lowers_perplexity_and_feeds_a_classifier(tiny_model, toy_data, 
     results = api.train(cfg)
     base = results["baselines"]["base_model"]["validation"]["perplexity"]
     assert results["validation"]["perplexity"] < 0.7 * base
+    # `tunelab eval` / api.evaluate score a masked LM on a text file too
+    scored = api.evaluate(tmp_path / "mlm", tmp_path / "domain.txt")["test"]
+    assert scored["perplexity"] < 0.7 * base and scored["n"] == len(texts)
     # the adapted encoder is a starting point for classification
     clf = tiny_config(
         tmp_path / "mlm" / "model", toy_data, tmp_path / "clf", train={"max_steps": 20}

@@ -68,6 +68,10 @@ def evaluate_file(
     from tunelab.evaluation.scoring import scorer
     from tunelab.tasks import get_task
 
+    if trained.task == "mlm":  # plain texts, masked as training's validation masks them
+        from tunelab.evaluation.rows_label import mlm_rows
+
+        return mlm_rows(trained, path, "model", batch_size=batch_size, text=text).metrics
     split = read_eval_split(trained, path, text=text, text_pair=text_pair, label=label)
     if trained.meta.get("generation") and hasattr(split, "settings"):  # seq2seq: decode as trained
         from tunelab.config.generation import GenerationConfig
