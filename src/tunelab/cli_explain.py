@@ -63,7 +63,9 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--output", help="folder for the report (default: runs/explain-<name>)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--ig-steps", type=int, default=50, help="IG integration steps (default 50)")
+    p.add_argument(
+        "--ig-steps", type=int, help="IG integration steps (default 50; --global: 16 per row)"
+    )
     p.add_argument(
         "--score",
         default="log_odds",
@@ -121,8 +123,8 @@ def main(args) -> int:
         if not args.data:
             raise ConfigError("--data", "--global needs a data file: --data FILE")
         methods = _methods(args.method)
-        if len(methods) != 1:  # default list: the fast method
-            methods = ["grad_x_input"]
+        if len(methods) != 1:  # default list: IG (gradient x input was noise on SST-2)
+            methods = ["ig"]
         rep = api.global_importance(
             args.model,
             args.data,
@@ -131,7 +133,7 @@ def main(args) -> int:
             top=args.top,
             min_count=args.min_count,
             method=methods[0],
-            ig_steps=args.ig_steps,
+            ig_steps=args.ig_steps or 16,
             baseline=args.baseline,
             output=output,
         )
@@ -158,7 +160,7 @@ def main(args) -> int:
         compare=args.compare,
         attention=args.attention,
         output=output,
-        ig_steps=args.ig_steps,
+        ig_steps=args.ig_steps or 50,
         score=args.score,
         baseline=args.baseline,
         max_new_tokens=args.max_new_tokens,
