@@ -84,3 +84,34 @@ def test_defaults_handle_an_imbalanced_set(tmp_path):
     results = api.train(_defaults_only(train, tmp_path / "run"))
     assert results["run"]["class_weights"] is not None
     _beats_every_baseline(results)
+
+
+def test_eval_report_and_explain_on_the_real_run(small_run, tmp_path):
+    """`tunelab eval` with slices and `tunelab explain` on the real MiniLM run: the report
+    reproduces the run's own test accuracy inside its interval, the length slices count the
+    demo file's rows, and IG's attributions add up to the score difference."""
+    run, results = small_run
+    report = api.evaluate_report(
+        run, SST2 / "test.jsonl", group="length", output=tmp_path / "eval", bootstrap=200
+    )
+    m = report["models"][0]
+    acc = m["metrics"]["accuracy"]
+    assert acc == pytest.approx(results["test"]["accuracy"], abs=1e-9)
+    ci = m["ci"]["accuracy"]
+    assert ci["low"] < acc < ci["high"] and ci["high"] - ci["low"] < 0.1  # 872 rows: about ±0.025
+    lengths = [r["length"] for r in _rows("test")]
+    assert {s["value"]: s["n"] for s in report["slices"]["slices"]} == {
+        v: lengths.count(v) for v in set(lengths)
+    }
+    page = (tmp_path / "eval" / "report.html").read_text()
+    assert "Calibration" in page and 'src="data:image/png;base64,' in page
+
+    texts = ["a gripping, beautifully shot film", "dull, lifeless and far too long"]
+    rep = api.explain(run, texts, methods=("ig", "occlusion"), output=tmp_path / "x")
+    predicted = [p["label"] for p in api.predict(run, texts)]
+    assert [t["units"][0]["name"] for t in rep["texts"]] == predicted
+    for t in rep["texts"]:
+        u = t["units"][0]
+        gap = u["score"] - u["baseline_score"]
+        assert sum(u["attributions"]["ig"]) == pytest.approx(gap, rel=0.05, abs=1e-2)
+    assert (tmp_path / "x" / "explain.html").is_file()
