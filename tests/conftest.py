@@ -190,3 +190,56 @@ def alpaca(tmp_path_factory):
     rows = [r for r in rows if len(r["output"]) < 300][:80]
     root = tmp_path_factory.mktemp("alpaca")
     return write_jsonl(root / "train.jsonl", rows[:64]), write_jsonl(root / "dev.jsonl", rows[64:])
+
+
+# seq2seq fixtures: a word-level tokenizer and a tiny BART built from config
+
+
+def word_tokenizer(words: list[str]):
+    """A word-level tokenizer over `words`, T5-style: `words </s>`, pad 0, </s> 1."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    raw = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    raw.pre_tokenizer = pre_tokenizers.Whitespace()
+    raw.train_from_iterator(
+        [" ".join(words)], trainers.WordLevelTrainer(special_tokens=["<pad>", "</s>", "<unk>"])
+    )
+    raw.post_processor = processors.TemplateProcessing(
+        single="$A </s>", special_tokens=[("</s>", 1)]
+    )
+    raw.decoder = decoders.WordPiece()  # joins words with spaces
+    return PreTrainedTokenizerFast(
+        tokenizer_object=raw,
+        pad_token="<pad>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        model_max_length=64,
+    )
+
+
+def tiny_bart_model(vocab_size: int, seed: int = 0):
+    """A 2+2-layer, d_model-32 BART with random weights, no dropout (the decoder starts from
+    </s>, as BART's does)."""
+    import torch
+    from transformers import BartConfig, BartForConditionalGeneration
+
+    config = BartConfig(
+        vocab_size=vocab_size,
+        d_model=32,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=64,
+        decoder_ffn_dim=64,
+        max_position_embeddings=64,
+        pad_token_id=0,
+        eos_token_id=1,
+        bos_token_id=None,
+        decoder_start_token_id=1,
+        forced_eos_token_id=None,
+        dropout=0.0,
+    )
+    torch.manual_seed(seed)
+    return BartForConditionalGeneration(config)

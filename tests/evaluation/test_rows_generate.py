@@ -188,32 +188,12 @@ WORDS = "red blue green cat dog bird one two three house tree river".split()
 
 
 @pytest.fixture(scope="module")
-def tiny_bart(tmp_path_factory):
+def tiny_bart():
     """A 2+2-layer BART with random weights over a word-level tokenizer (as test_seq2seq)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import BartConfig, BartForConditionalGeneration, PreTrainedTokenizerFast
+    from conftest import tiny_bart_model, word_tokenizer
 
-    raw = Tokenizer(models.WordLevel(unk_token="<unk>"))
-    raw.pre_tokenizer = pre_tokenizers.Whitespace()
-    raw.train_from_iterator(
-        [" ".join(WORDS)], trainers.WordLevelTrainer(special_tokens=["<pad>", "</s>", "<unk>"])
-    )
-    raw.post_processor = processors.TemplateProcessing(
-        single="$A </s>", special_tokens=[("</s>", 1)]
-    )
-    raw.decoder = decoders.WordPiece()
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=raw, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
-        model_max_length=64,
-    )  # fmt: skip
-    config = BartConfig(
-        vocab_size=len(tok), d_model=32, encoder_layers=2, decoder_layers=2,
-        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64,
-        decoder_ffn_dim=64, max_position_embeddings=64, pad_token_id=0, eos_token_id=1,
-        bos_token_id=None, decoder_start_token_id=1, forced_eos_token_id=None, dropout=0.0,
-    )  # fmt: skip
-    torch.manual_seed(0)
-    model = BartForConditionalGeneration(config).eval()
+    tok = word_tokenizer(WORDS)
+    model = tiny_bart_model(len(tok)).eval()
     meta = {
         "task": "seq2seq",
         "columns": {"text": "text", "target": "target", "references": "refs"},

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from conftest import SHARED_DATASETS, minilm_dir, write_jsonl
+from conftest import SHARED_DATASETS, minilm_dir, tiny_bart_model, word_tokenizer, write_jsonl
 
 from tunelab import api
 from tunelab.config.schema import DataConfig, RunConfig
@@ -36,54 +36,13 @@ def reversal_rows(n: int, seed: int) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def word_tok():
-    """A word-level tokenizer over WORDS, T5-style: `words </s>`, pad 0, </s> 1."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    raw = Tokenizer(models.WordLevel(unk_token="<unk>"))
-    raw.pre_tokenizer = pre_tokenizers.Whitespace()
-    raw.train_from_iterator(
-        [" ".join(WORDS)], trainers.WordLevelTrainer(special_tokens=["<pad>", "</s>", "<unk>"])
-    )
-    raw.post_processor = processors.TemplateProcessing(
-        single="$A </s>", special_tokens=[("</s>", 1)]
-    )
-    raw.decoder = decoders.WordPiece()  # joins words with spaces
-    return PreTrainedTokenizerFast(
-        tokenizer_object=raw,
-        pad_token="<pad>",
-        eos_token="</s>",
-        unk_token="<unk>",
-        model_max_length=64,
-    )
+    return word_tokenizer(WORDS)
 
 
 @pytest.fixture(scope="module")
 def tiny_bart(tmp_path_factory, word_tok):
-    """A 2+2-layer, d_model-32 BART with random weights, no dropout (the decoder starts from
-    </s>, as BART's does)."""
-    from transformers import BartConfig, BartForConditionalGeneration
-
     out = tmp_path_factory.mktemp("tiny-bart")
-    config = BartConfig(
-        vocab_size=len(word_tok),
-        d_model=32,
-        encoder_layers=2,
-        decoder_layers=2,
-        encoder_attention_heads=2,
-        decoder_attention_heads=2,
-        encoder_ffn_dim=64,
-        decoder_ffn_dim=64,
-        max_position_embeddings=64,
-        pad_token_id=0,
-        eos_token_id=1,
-        bos_token_id=None,
-        decoder_start_token_id=1,
-        forced_eos_token_id=None,
-        dropout=0.0,
-    )
-    torch.manual_seed(0)
-    BartForConditionalGeneration(config).save_pretrained(out, safe_serialization=True)
+    tiny_bart_model(len(word_tok)).save_pretrained(out, safe_serialization=True)
     word_tok.save_pretrained(out)
     return out
 
