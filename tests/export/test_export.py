@@ -180,13 +180,9 @@ def test_gguf_without_qk_permutation_fails_its_check(llama_run, tmp_path, monkey
 
 
 def test_token_classification_int8_metric_matches_the_runs_own(tiny_model, tmp_path):
-    from conftest import tiny_config, toy_ner_rows, write_jsonl
+    from conftest import tiny_config, toy_ner_files
 
-    files = {
-        "train": write_jsonl(tmp_path / "train.jsonl", toy_ner_rows(200, 1)),
-        "validation": write_jsonl(tmp_path / "dev.jsonl", toy_ner_rows(40, 2)),
-        "test": write_jsonl(tmp_path / "test.jsonl", toy_ner_rows(40, 3)),
-    }
+    files = toy_ner_files(tmp_path, 200, 40)
     cfg = tiny_config(
         tiny_model,
         files,

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from conftest import tiny_config, toy_ner_rows, write_jsonl
+from conftest import tiny_config, toy_ner_files
 from serving_helpers import random_lora, running_server
 
 KEY = "test-key-123"
@@ -25,10 +25,7 @@ def models(tiny_model, toy_data, tiny_llama, tmp_path_factory):
 
     root = tmp_path_factory.mktemp("serve-models")
     api.train(tiny_config(tiny_model, toy_data, root / "clf", train={"epochs": 1}))
-    ner_files = {
-        "train": write_jsonl(root / "ner" / "train.jsonl", toy_ner_rows(120, 1)),
-        "validation": write_jsonl(root / "ner" / "dev.jsonl", toy_ner_rows(30, 2)),
-    }
+    ner_files = toy_ner_files(root / "ner", 120, 30, test=False)
     api.train(
         tiny_config(
             tiny_model,

@@ -4,18 +4,14 @@ model -> predict/evaluate), on the tiny model."""
 from __future__ import annotations
 
 import pytest
-from conftest import tiny_config, toy_ner_rows, toy_rows, write_jsonl
+from conftest import tiny_config, toy_ner_files, toy_rows
 
 from tunelab import api
 
 
 @pytest.mark.parametrize("method", ["full", "lora"])
 def test_token_classification_run(tiny_model, tmp_path, method):
-    files = {
-        "train": write_jsonl(tmp_path / "train.jsonl", toy_ner_rows(300, 1)),
-        "validation": write_jsonl(tmp_path / "dev.jsonl", toy_ner_rows(60, 2)),
-        "test": write_jsonl(tmp_path / "test.jsonl", toy_ner_rows(60, 3)),
-    }
+    files = toy_ner_files(tmp_path, 300, 60)
     cfg = tiny_config(
         tiny_model,
         files,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import yaml
-from conftest import toy_ner_rows, toy_rows, write_jsonl
+from conftest import toy_ner_files, toy_rows, write_jsonl
 
 from tunelab import api
 from tunelab.cli import main
@@ -71,11 +71,7 @@ def mt_files(tmp_path_factory):
             "train": write_jsonl(root / "cls_train.jsonl", toy_rows(240, seed=1)),
             "validation": write_jsonl(root / "cls_dev.jsonl", toy_rows(60, seed=2)),
         },
-        "ner": {
-            "train": write_jsonl(root / "ner_train.jsonl", toy_ner_rows(200, 1)),
-            "validation": write_jsonl(root / "ner_dev.jsonl", toy_ner_rows(50, 2)),
-            "test": write_jsonl(root / "ner_test.jsonl", toy_ner_rows(50, 3)),
-        },
+        "ner": toy_ner_files(root, 200, 50, prefix="ner_"),
     }
 
 
