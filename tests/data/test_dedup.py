@@ -72,6 +72,8 @@ def test_near_groups_small_cases():
     ]
     assert near_groups(texts) == [[0, 1], [2, 3], [6, 7]]
     assert near_groups(["only one"]) == [] and near_groups([]) == []
+    # nothing near-duplicate: no groups at all (it was [[]], one empty group)
+    assert near_groups(["the cat sat on the mat", "stock markets fell sharply today"]) == []
     with pytest.raises(ValueError, match="threshold"):
         near_groups(texts, threshold=0)
 

@@ -204,3 +204,19 @@ def test_train_runs_prepare_from_the_config(tiny_model, tmp_path):
     assert results["run"]["rows"]["test"] == pytest.approx(20, abs=2)
     assert results["run"]["class_weights"] is not None
     assert (tmp_path / "run-prepared" / "train.jsonl").is_file()
+
+
+def test_near_dedup_after_exact_dedup_left_nothing_near(tmp_path):
+    """Issue 13: exact copies plus distinct rows, near: true. Once exact dedup removed the
+    copies no near-duplicates remained, and prepare died with an IndexError."""
+    from tunelab.data.dedup import near_groups
+
+    rows = _real_rows(200)
+    near = {i for g in near_groups([r["sentence"] for r in rows]) for i in g[1:]}
+    rows = [r for i, r in enumerate(rows) if i not in near]
+    path = write_jsonl(tmp_path / "reviews.jsonl", rows + rows[:25])  # 25 exact copies
+    cfg = _config(path, tmp_path, dedup={"exact": True, "near": True, "conflicts": "majority"})
+    result = prepare(cfg.data, str(tmp_path / "run"))
+    dedup = _step(result.report, "dedup")
+    assert dedup["exact_rows"] == 25 and dedup["near_rows"] == 0
+    assert dedup["rows_out"] == len(rows)

@@ -293,6 +293,8 @@ def _components(n: int, edges: np.ndarray) -> list[list[int]]:
     touched = np.unique(edges)
     root[touched] = [find(i) for i in touched.tolist()]
     rows = np.flatnonzero(np.bincount(root, minlength=n)[root] > 1)
+    if not len(rows):  # no component of 2: no groups (the cuts below would make one empty)
+        return []
     order = rows[np.argsort(root[rows], kind="stable")]  # by root, ascending within
     cuts = [0, *(np.flatnonzero(np.diff(root[order])) + 1).tolist(), len(order)]
     flat = order.tolist()
