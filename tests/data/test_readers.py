@@ -214,6 +214,41 @@ def test_csv_parse_errors_name_row(tmp_path):
         read_table(p)
 
 
+def test_repeated_csv_tsv_column_is_an_error(tmp_path):
+    # pandas reads the second 'text' as 'text.1' and training used the first, silently
+    for ext, sep in [(".csv", ","), (".tsv", "\t")]:
+        p = tmp_path / f"dup{ext}"
+        p.write_text(sep.join(["text", "label", "text"]) + "\n" + sep.join("a1b") + "\n")
+        with pytest.raises(DataError, match=rf"dup\{ext}, column 'text': .*fields 1 and 3"):
+            read_table(p)
+    p = tmp_path / "blank.csv"  # unnamed columns (trailing commas) are not repeats
+    p.write_text("text,label,,\na,1,,\n")
+    assert read_table(p).columns[:2].tolist() == ["text", "label"]
+
+
+def test_repeated_json_key_is_an_error(tmp_path):
+    # json.loads keeps the last of two equal keys: the first value was lost silently
+    p = tmp_path / "dup.jsonl"
+    p.write_text('{"text": "a", "label": 1}\n{"text": "b", "text": "c", "label": 0}\n')
+    with pytest.raises(DataError, match=r"dup\.jsonl, row 2, column 'text': .*twice"):
+        read_table(p)
+    p = tmp_path / "dup.json"
+    p.write_text('[{"text": "a", "label": 1}, {"label": 0, "text": "b", "text": "c"}]')
+    with pytest.raises(DataError, match=r"dup\.json, row 2, column 'text': .*twice"):
+        read_table(p)
+
+
+def test_repeated_parquet_column_is_an_error(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    p = tmp_path / "dup.parquet"
+    names = ["text", "label", "text"]
+    pq.write_table(pa.table([pa.array(["a"]), pa.array([1]), pa.array(["b"])], names=names), p)
+    with pytest.raises(DataError, match=r"dup\.parquet, column 'text': .*fields 1 and 3"):
+        read_table(p)
+
+
 def test_require_columns(tmp_path):
     df = pd.DataFrame({"sentence": ["a"], "label": [1]})
     with pytest.raises(DataError) as e:

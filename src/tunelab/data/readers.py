@@ -3,7 +3,9 @@
 Every problem a user can fix (missing file, bad bytes, a broken line) becomes a `DataError`
 that names the file and, when known, the row and column, so the CLI can print one line
 instead of a stack trace. Rows are numbered from 1: for JSON Lines the line in the file
-(blank lines skipped but counted), for every other format the record number.
+(blank lines skipped but counted), for every other format the record number. A column
+named twice (CSV/TSV header, parquet schema, a JSON key repeated in one object) is an error:
+pandas would rename or json would drop one copy, and training would silently use the other.
 """
 
 from __future__ import annotations
@@ -164,7 +166,23 @@ def _read_csv(text: str, name: str, sep: str) -> pd.DataFrame:
                 raise _csv_error(text, name, sep, e) from None
     if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
         raise _csv_error(text, name, sep, ValueError("a row has more fields than the header"))
+    _no_repeated_columns(next(csv.reader(io.StringIO(text), delimiter=sep), []), name)
     return _numbered(df)
+
+
+def _no_repeated_columns(names: list, name: str) -> None:
+    """A header that names a column twice is an error: pandas would read the second copy as
+    'text.1' and training would use the first, silently. Unnamed columns are not repeats."""
+    first: dict[str, int] = {}
+    for i, col in enumerate(map(str, names), 1):
+        if col.strip() and col in first:
+            raise DataError(
+                name,
+                f"the header names this column twice (fields {first[col]} and {i}); "
+                "rename or remove one",
+                column=col,
+            )
+        first.setdefault(col, i)
 
 
 def _csv_error(text: str, name: str, sep: str, e: Exception) -> DataError:
@@ -192,27 +210,73 @@ def _csv_error(text: str, name: str, sep: str, e: Exception) -> DataError:
     return DataError(name, f"cannot parse: {msg}")
 
 
+class _Repeats(dict):
+    """A JSON object that had a key twice (json keeps the last value); `key` is that key."""
+
+    key = ""
+
+
+def _loads(text: str) -> tuple[object, list[str]]:
+    """json.loads, with every object that repeats a key marked as `_Repeats`; also returns
+    the repeated keys in the order found (empty: none)."""
+    repeated: list[str] = []
+
+    def pairs_hook(pairs: list[tuple[str, object]]) -> dict:
+        d = dict(pairs)
+        if len(d) == len(pairs):
+            return d
+        marked = _Repeats(d)
+        keys = [k for k, _ in pairs]
+        marked.key = next(k for i, k in enumerate(keys) if k in keys[:i])
+        repeated.append(marked.key)
+        return marked
+
+    return json.loads(text, object_pairs_hook=pairs_hook), repeated
+
+
+def _no_repeated_keys(records: list, rows: list[int], repeated: list[str], name: str) -> None:
+    """Raise for the first record (numbered by `rows`) or nested object that repeats a key."""
+    if not repeated:
+        return
+    row, key = next(
+        ((r, rec.key) for r, rec in zip(rows, records) if isinstance(rec, _Repeats)),
+        (None, repeated[0]),
+    )
+    where = "this record" if row is not None else "a nested object"
+    raise DataError(
+        name,
+        f"key '{key}' appears twice in {where} (JSON keeps only the last value); "
+        "rename or remove one",
+        row=row,
+        column=key,
+    )
+
+
 def _read_jsonl(text: str, name: str) -> pd.DataFrame:
     lines = text.split("\n")  # not splitlines(): U+2028 may sit unescaped inside a string
     kept = [(i, s) for i, s in enumerate(lines, 1) if s.strip()]
+    rows = [i for i, _ in kept]
     try:  # fast path: one C-level parse of all lines as one array (~4x faster than per line)
         if not all(s.lstrip().startswith("{") and s.rstrip().endswith("}") for _, s in kept):
             raise ValueError
-        records = json.loads("[" + ",".join(s for _, s in kept) + "]")
+        records, repeated = _loads("[" + ",".join(s for _, s in kept) + "]")
         if len(records) != len(kept) or not all(isinstance(r, dict) for r in records):
             raise ValueError
     except ValueError:  # slow path, to say which line is broken
         records = [_jsonl_record(name, i, s) for i, s in kept]
-    return _numbered(pd.DataFrame(records), [i for i, _ in kept])
+        repeated = []
+    _no_repeated_keys(records, rows, repeated, name)
+    return _numbered(pd.DataFrame(records), rows)
 
 
 def _jsonl_record(name: str, line: int, s: str) -> dict:
     try:
-        obj = json.loads(s)
+        obj, repeated = _loads(s)
     except json.JSONDecodeError as e:
         raise DataError(name, f"invalid JSON: {e.msg} (column {e.colno})", row=line) from None
     if not isinstance(obj, dict):
         raise DataError(name, f"expected one JSON object per line, got {_json_type(obj)}", row=line)
+    _no_repeated_keys([obj], [line], repeated, name)
     return obj
 
 
@@ -224,7 +288,7 @@ def _json_type(obj: object) -> str:
 
 def _read_json(text: str, name: str) -> pd.DataFrame:
     try:
-        obj = json.loads(text)
+        obj, repeated = _loads(text)
     except json.JSONDecodeError as e:
         if e.msg == "Extra data":  # several top-level values: it is JSON Lines
             return _read_jsonl(text, name)
@@ -247,6 +311,7 @@ def _read_json(text: str, name: str) -> pd.DataFrame:
             raise DataError(
                 name, f"expected each record to be a JSON object, got {_json_type(rec)}", row=i
             )
+    _no_repeated_keys(obj, list(range(1, len(obj) + 1)), repeated, name)
     return _numbered(pd.DataFrame(obj))
 
 
@@ -259,9 +324,16 @@ def _lists(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _read_parquet(p: Path, name: str) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    try:
+        names = pq.read_schema(p).names
+    except Exception as e:  # pyarrow raises several types for a damaged file
+        raise DataError(name, f"not a readable parquet file: {e}") from None
+    _no_repeated_columns(names, name)  # pyarrow's own error ("Multiple matches...") is cryptic
     try:
         df = pd.read_parquet(p)
-    except Exception as e:  # pyarrow raises several types for a damaged file
+    except Exception as e:
         raise DataError(name, f"not a readable parquet file: {e}") from None
     return _numbered(_lists(df.reset_index(drop=True)))
 
