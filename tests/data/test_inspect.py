@@ -190,6 +190,14 @@ def test_bad_columns_raise_and_odd_labels_warn():
     assert r["labels"]["types"] == {"int": 20, "str": 10}
 
 
+def test_a_class_with_one_row_is_warned_about():
+    rows = [("a fine film", "pos")] * 20 + [("a dull film", "neg")] * 20 + [("so-so", "mixed")]
+    df = pd.DataFrame(rows, columns=["text", "y"])
+    warnings = inspect_frame(df, "text", "y", language_sample=0)["warnings"]
+    rare = [w for w in warnings if w.startswith("class ")]
+    assert len(rare) == 1 and rare[0].startswith("class 'mixed' has 1 row (fewer than 5)")
+
+
 def test_multilabel_pairs_and_default_max_length(planted):
     rows = [
         {"a": "first sentence here", "b": "and its pair", "tags": ["x", "y"] if i % 2 else ["x"]}

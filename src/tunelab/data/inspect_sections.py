@@ -17,6 +17,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from tunelab.data.class_weights import rare_class_warnings
+
 _EXAMPLE_CHARS = 300
 MISSING_GROUP = "(missing)"
 
@@ -147,6 +149,8 @@ def label_section(labels: list[list | None], rows: list) -> tuple[dict, list[str
         warn.append(f"only one label occurs ('{next(iter(counts))}'): nothing to learn")
     elif ratio is not None and ratio >= 3:
         warn.append(f"labels are imbalanced {ratio:.1f}:1 ({_extremes(ordered)})")
+    if len(counts) > 1:
+        warn += rare_class_warnings(counts, what="row")
     return sec, warn
 
 

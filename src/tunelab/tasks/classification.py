@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -11,12 +12,14 @@ from tunelab.data import (
     LabelSpace,
     discover_labels,
     encode_labels,
+    label_counts,
     read_table,
     require_columns,
     stratified_split,
     text_column,
 )
 from tunelab.data.batching import Features
+from tunelab.data.class_weights import balanced_weights, rare_class_warnings
 
 NAME = "classification"
 DEFAULT_METRIC = "f1_macro"
@@ -115,8 +118,12 @@ def class_weights(y: np.ndarray, labels: LabelSpace, mode: str) -> np.ndarray | 
     """Inverse-frequency weights (sklearn's "balanced"), or None when not wanted.
 
     `auto` turns them on when the largest class outnumbers the smallest by more than 1.5x;
-    for multi-label they are per-label positive weights (negatives / positives, capped at 10).
+    single-label weights follow `data.class_weights.balanced_weights` (a class under 5 rows
+    keeps 1.0, all capped at 10); for multi-label they are per-label positive weights
+    (negatives / positives, capped at 10). Warns on stderr about classes under 5 rows.
     """
+    for warning in rare_class_warnings(label_counts(y, labels)):
+        print(f"warning: {warning}", file=sys.stderr)
     if mode == "none":
         return None
     if labels.multi_label:
@@ -128,8 +135,7 @@ def class_weights(y: np.ndarray, labels: LabelSpace, mode: str) -> np.ndarray | 
     present = counts[counts > 0]
     if mode == "auto" and present.max() <= 1.5 * present.min():
         return None
-    weights = len(y) / (len(present) * np.maximum(counts, 1))
-    return weights.astype(np.float32)
+    return balanced_weights(counts)
 
 
 def loss(logits, labels, weights=None):
