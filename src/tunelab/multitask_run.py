@@ -18,7 +18,7 @@ import yaml
 
 from tunelab.atomic import atomic_dir, atomic_write_json, atomic_write_text
 from tunelab.config import RunConfig
-from tunelab.training import defaults
+from tunelab.models import lengths as model_lengths
 from tunelab.training.rundir import prepare_run_dir
 
 MEAN_METRIC = "mean_primary"  # mean over tasks of each task's primary validation metric
@@ -89,14 +89,14 @@ def run_multitask(
     tokenizer = load_tokenizer(source)
     prepare_run_dir(run_dir, cfg, overwrite=overwrite, resume=resume)
 
-    model_max = defaults.model_max_length(tokenizer, load_config(source))
+    model_max = model_lengths.model_max_length(tokenizer, load_config(source))
     chosen: dict[str, dict] = {}
     feats: dict[str, dict] = {}
     for i, n in enumerate(names):
         task, d = tasks[n], tcfgs[n].data
         if d.max_length is None:
             lengths = task.featurize(data[n].splits["train"], tokenizer, None).lengths
-            value, why = defaults.choose_max_length(lengths, model_max)
+            value, why = model_lengths.choose_max_length(lengths, model_max)
             tcfgs[n] = tcfgs[n].model_copy(
                 update={"data": d.model_copy(update={"max_length": value})}
             )

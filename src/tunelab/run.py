@@ -16,6 +16,7 @@ import yaml
 
 from tunelab.atomic import atomic_dir, atomic_write_json, atomic_write_text
 from tunelab.config import RunConfig
+from tunelab.models import lengths as model_lengths
 from tunelab.training import defaults
 from tunelab.training.rundir import prepare_run_dir
 
@@ -40,8 +41,8 @@ def _choose_max_length(
     """data.max_length when the config left it open; a task may choose its own way (mlm blocks)."""
     if cfg.data.max_length is not None:
         return cfg, {}
-    choose = getattr(task, "choose_max_length", defaults.choose_max_length)
-    value, why = choose(lengths, defaults.model_max_length(tokenizer, model_config))
+    choose = getattr(task, "choose_max_length", model_lengths.choose_max_length)
+    value, why = choose(lengths, model_lengths.model_max_length(tokenizer, model_config))
     data = cfg.data.model_copy(update={"max_length": value})
     return cfg.model_copy(update={"data": data}), {"data.max_length": {"value": value, "why": why}}
 
@@ -70,8 +71,25 @@ def _choose(cfg: RunConfig, task, n_train: int) -> tuple[RunConfig, dict]:
     return resolved, chosen
 
 
+def _markup_stage(cfg: RunConfig) -> RunConfig:
+    """Without `data.prepare:`, `data.clean_markup` (auto: when the text has markup) makes a
+    prepare stage that only strips HTML tags and entities; the auto choice is printed like
+    the other defaults. Afterwards clean_markup is false: the splits read are clean."""
+    from tunelab.data.markup import markup_stage
+
+    stage, chosen = markup_stage(cfg.data, cfg.task)
+    for key, c in chosen.items():
+        print(f"default {key} = {c['value']}  ({c['why']})")
+    if stage is None:
+        return cfg
+    data = cfg.data.model_copy(update={"prepare": stage, "clean_markup": False})
+    return cfg.model_copy(update={"data": data})
+
+
 def _prepared(cfg: RunConfig) -> RunConfig:
-    """With `data.prepare:`, run (or reuse) the prepare stage and read its splits instead."""
+    """With `data.prepare:` (or markup to clean, `_markup_stage`), run (or reuse) the prepare
+    stage and read its splits instead."""
+    cfg = _markup_stage(cfg)
     if cfg.data.prepare is None:
         return cfg
     from tunelab.data.prepare import prepare

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 # LoRA updates a low-rank slice and wants a larger step than full fine-tuning; training
 # only the top layers sits between. Measured on SST-2 with MiniLM: bench/results/defaults.md.
 # The rest follow their papers' and peft's examples (prompt tuning wants a large step),
@@ -45,23 +43,3 @@ def choose_epochs(n_rows: int, batch_size: int, grad_accum: int) -> tuple[float,
         float(epochs),
         f"{n_rows} training rows: {epochs} epochs give >= {min(MIN_STEPS, 15 * steps_per_epoch)} steps (early stopping guards against overfitting)",
     )
-
-
-def choose_max_length(lengths: np.ndarray, model_max: int) -> tuple[int, str]:
-    """The 99th percentile of training lengths, rounded up to a multiple of 8, capped by the model."""
-    p99 = int(np.percentile(lengths, 99)) if len(lengths) else model_max
-    chosen = min(model_max, max(16, -(-p99 // 8) * 8))
-    truncated = float((lengths > chosen).mean()) if len(lengths) else 0.0
-    return (
-        chosen,
-        f"99th percentile of training lengths is {p99} tokens; {truncated:.1%} of rows truncated",
-    )
-
-
-def model_max_length(tokenizer, config) -> int:
-    limits = [
-        getattr(config, "max_position_embeddings", None),
-        getattr(tokenizer, "model_max_length", None),
-    ]
-    limits = [x for x in limits if isinstance(x, int) and 0 < x < 1_000_000]
-    return min(limits + [512]) if limits else 512
