@@ -53,6 +53,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/lint-imports --no-cache   # the layer contract in pyproject.toml
 
 bench: install
 	$(PY) bench/classification.py
