@@ -199,6 +199,20 @@ class DataConfig(_Strict):
     prepare: PrepareConfig | None = Field(
         None, description="clean/dedup/anonymize/split/balance/augment first"
     )
+    clean_markup: Literal["auto", True, False] = Field(
+        "auto",
+        description="classification without data.prepare: strip HTML tags and entities from "
+        "the text columns (cleaned copies; your files stay); auto: when the text has any",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> DataConfig:
+        if self.prepare is not None and self.clean_markup != "auto":
+            raise ValueError(
+                "clean_markup: with data.prepare, markup is cleaned by "
+                "data.prepare.clean.strip_html; set that instead"
+            )
+        return self
 
 
 class MethodConfig(_Strict):
@@ -392,6 +406,11 @@ class RunConfig(_Strict):
                 f"data.packing: {self.method.name} tuning prepends virtual tokens to every "
                 "sequence, which packed (several examples per row) batches cannot take; "
                 "set data.packing: false"
+            )
+        if self.data.clean_markup is True and self.task != "classification":
+            raise ValueError(
+                f"data.clean_markup: cleans classification text, not task '{self.task}' "
+                "(markup may be content there, e.g. code); remove it"
             )
         if self.task == "token-classification" and self.data.prepare is not None:
             raise ValueError(

@@ -95,6 +95,11 @@ def strip_html(text: str) -> str:
     return text
 
 
+def has_markup(text: str) -> bool:
+    """True when `strip_html` would change the text: markup or entities worth cleaning."""
+    return bool(_MARKUP_HINT.search(text)) and strip_html(text) != text
+
+
 def fix_mojibake(text: str) -> str:
     """Repair UTF-8 that was decoded as cp1252/Latin-1 ("cafÃ©" -> "café") with ftfy, only
     for texts that show the tell-tale byte pairs; ftfy leaves correct text alone."""
@@ -192,7 +197,7 @@ def text_issues(text: str) -> set[str]:
     issues: set[str] = set()
     if not text or text.isspace():
         issues.add("empty")
-    if _MARKUP_HINT.search(text) and strip_html(text) != text:
+    if has_markup(text):
         issues.add("html")
     if not (text.isascii() and text.isprintable()):
         if _control_re().search(text.replace("\r\n", "\n")):  # CRLF is not a problem
