@@ -14,7 +14,7 @@ from conftest import REPO
 
 from tunelab.config.load import load_config
 from tunelab.config.multitask import task_config, task_data_configs
-from tunelab.methods import get_method
+from tunelab.methods import fit
 from tunelab.models.sources import resolve_model
 from tunelab.tasks import get_task
 
@@ -38,9 +38,7 @@ def test_example_loads_validates_and_reads_its_data(path: Path, monkeypatch) -> 
             assert str(Path(run_dir)) in _outputs(), f"{path.name}: nothing makes {run_dir}"
         else:
             resolve_model(run_dir)
-    method = get_method(cfg.method.name)
-    if hasattr(method, "check"):
-        method.check(cfg.method)
+    fit.check(cfg.method, cfg.task)
     if cfg.procedure.name == "multitask":
         entries = cfg.procedure.tasks
         for i, (entry, data) in enumerate(zip(entries, task_data_configs(cfg), strict=True)):

@@ -125,7 +125,7 @@ def run_training(
     from tunelab.evaluation.generation import split_samples
     from tunelab.evaluation.scoring import scorer
     from tunelab.forgetting import continual_setup
-    from tunelab.methods import get_method
+    from tunelab.methods import fit, get_method
     from tunelab.models.loading import count_parameters, load_config, load_options, load_tokenizer
     from tunelab.models.sources import resolve_model
     from tunelab.tasks import get_task
@@ -136,12 +136,12 @@ def run_training(
     run_dir = Path(cfg.output)
     task = get_task(cfg.task)
     method = get_method(cfg.method.name)
-    if hasattr(method, "check"):  # e.g. qlora without a GPU: refuse before any work
-        method.check(cfg.method)
+    fit.check(cfg.method, cfg.task)  # e.g. qlora without a GPU: refuse before any work
     data_cfg = _prepared(cfg)  # the config as the data is read: prepared splits when asked for
     data = task.load_data(data_cfg)  # every data error surfaces here, before any weights load
     data, forgetting = continual_setup(cfg, task, data)  # replay rows in train; old validation
     source = resolve_model(cfg.model)
+    fit.check(cfg.method, cfg.task, load_config(source))  # this model family: before weights
     tokenizer = load_tokenizer(source)
     prepare_run_dir(run_dir, cfg, overwrite=overwrite, resume=resume)
 

@@ -42,7 +42,8 @@ def _size(folder) -> int:
     return sum(p.stat().st_size for p in folder.iterdir() if p.suffix == ".safetensors")
 
 
-@pytest.mark.parametrize("name", ["prefix", "prompt", "adapter"])
+# prefix on the BERT encoder is refused on transformers 5.x: test_method_matrix.py
+@pytest.mark.parametrize("name", ["prompt", "adapter"])
 def test_unmergeable_methods_save_only_what_trained(name, tiny_model, toy_data, tmp_path):
     out = tmp_path / "run"
     results = _train(tiny_model, toy_data, out, name=name)
@@ -165,7 +166,7 @@ def test_method_settings_are_checked_by_name(tiny_model, toy_data, tmp_path, tin
         )
     cfg = tiny_config(tiny_model, toy_data, tmp_path / "b", method={"name": "prompt"})
     cfg.update(task="mlm")
-    with pytest.raises(ConfigError, match="method.name: prompt tuning has no mlm form"):
+    with pytest.raises(ConfigError, match="method.name: 'prompt' cannot adapt mlm: prompt tuning has no mlm form"):
         api.train(cfg)
     causal = {
         "model": str(tiny_llama),

@@ -4,7 +4,8 @@ Each method is one module exposing `apply(model, cfg, task, head=None) -> model`
 `save(model, out_dir, cfg)`; methods whose update can live apart from the base also expose
 `save_adapter(model, out_dir)` (the update alone, written to adapter/ when model/ is merged).
 A method may expose `load_options(cfg) -> dict` (extra `from_pretrained` arguments, e.g.
-4-bit loading) and `check(cfg)` (refuse early, before any weights load).
+4-bit loading) and `refusal(cfg, task, model_config) -> str | None` (why it cannot adapt
+this model here; `fit.check` turns it into one ConfigError, before any weights load).
 """
 
 from __future__ import annotations

@@ -17,8 +17,13 @@ HEADS = ("classifier", "score", "lm_head")  # output heads: never LoRA targets
 
 def linear_targets(model, head: list[str]) -> list[str]:
     """Full names of every nn.Linear outside the heads: peft's "all-linear" would also wrap a
-    token-classification or masked-LM head, which then cannot train fully."""
+    token-classification or masked-LM head, which then cannot train fully. The output layer
+    that shares its weight with the word embeddings (BERT's `cls.predictions.decoder`) is a
+    head too: an update merged into it would change the input embeddings, and DoRA's
+    per-row norm of a zero padding row is 0 (NaN from the first step)."""
     import torch
+
+    output = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
 
     def in_head(name: str) -> bool:
         return any(
@@ -27,7 +32,9 @@ def linear_targets(model, head: list[str]) -> list[str]:
         )
 
     return [
-        n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and not in_head(n)
+        n
+        for n, m in model.named_modules()
+        if isinstance(m, torch.nn.Linear) and not in_head(n) and m is not output
     ]
 
 

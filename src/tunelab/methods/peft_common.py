@@ -23,6 +23,15 @@ def task_type(task: str):
     }.get(task)
 
 
+def warm_started(task: str, config) -> bool:
+    """A seq2seq run on this config builds an EncoderDecoderModel warm-started from an
+    encoder (BERT2BERT): the encoder's own config, or the built model's."""
+    if task != "seq2seq" or config is None:
+        return False
+    own = bool(getattr(config, "is_encoder_decoder", False))
+    return not own or config.model_type == "encoder-decoder"
+
+
 def wrap(model, peft_config, key: str = "method.target_modules"):
     """get_peft_model, with peft's ValueError (e.g. no module matched) as a ConfigError."""
     from peft import get_peft_model

@@ -1,39 +1,31 @@
 """QLoRA: the base model loaded in 4-bit NF4 through bitsandbytes (double quantization,
 bf16 compute), LoRA adapters in full precision on top. Needs a CUDA GPU: bitsandbytes'
-4-bit matmuls run there. On a machine without one, `check` refuses before any weights load
+4-bit matmuls run there. On a machine without one, `refusal` refuses before any weights load
 and says what to use instead.
 """
 
 from __future__ import annotations
 
 from tunelab.config.schema import MethodConfig
-from tunelab.errors import ConfigError
 from tunelab.methods import lora
 from tunelab.methods.peft_common import save, save_adapter, wrap  # noqa: F401
 
 
-def check(cfg: MethodConfig) -> None:
-    """Refuse early where 4-bit loading cannot work."""
+def refusal(cfg: MethodConfig, task: str, model_config=None) -> str | None:
+    """Why 4-bit loading cannot work here (None: it can)."""
     import importlib.util
 
     import torch
 
     if not torch.cuda.is_available():
-        raise ConfigError(
-            "method.name",
+        return (
             "qlora loads the base model in 4-bit with bitsandbytes, whose 4-bit kernels need a "
             "CUDA GPU, and this machine has none. Use method.name: lora (the same adapters on a "
-            "full-precision base; a 135M-1B model fits in CPU memory) or run on a GPU",
-            "qlora",
-            has_value=True,
+            "full-precision base; a 135M-1B model fits in CPU memory) or run on a GPU"
         )
     if importlib.util.find_spec("bitsandbytes") is None:
-        raise ConfigError(
-            "method.name",
-            "qlora needs the bitsandbytes package: pip install bitsandbytes",
-            "qlora",
-            has_value=True,
-        )
+        return "qlora needs the bitsandbytes package: pip install bitsandbytes"
+    return None
 
 
 def load_options(cfg: MethodConfig) -> dict:
