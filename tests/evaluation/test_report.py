@@ -106,6 +106,18 @@ def test_write_report_handles_missing_parts(tmp_path):
     assert "Per class (validation)" in text and text.count("data:image/png;base64,") == 1
 
 
+def test_report_shows_a_baselines_note(tmp_path):
+    """base_few_shot with no room for an example: no row in the table, the note says why."""
+    note = "test: no training example fits in front of any of its 16 rows within 64 <tokens>"
+    results = {
+        "test": {"loss": 2.1},
+        "baselines": {"base_model": {"test": {"loss": 3.0}}, "base_few_shot": {"note": note}},
+    }
+    text = write_report(tmp_path, results, [], title="chat").read_text()
+    assert "<b>base_few_shot</b>: test: no training example fits" in text
+    assert "within 64 &lt;tokens&gt;" in text  # escaped
+
+
 def test_confusion_matrix_png_opens(tmp_path):
     mpimg = pytest.importorskip("matplotlib.image")
     for k in (2, 30):

@@ -150,6 +150,19 @@ def _comparison(results: dict[str, Any], split: str) -> str:
     return f"<h3>{_esc(split)}</h3><table>{head}{body}</table>"
 
 
+def _baseline_notes(results: dict[str, Any]) -> str:
+    """Each baseline's `note` (what fell short of what was asked, e.g. base_few_shot rows that
+    had fewer examples in front than eval.few_shot), one paragraph each."""
+    notes = [
+        (key, b["note"])
+        for key, b in (results.get("baselines") or {}).items()
+        if isinstance(b, dict) and isinstance(b.get("note"), str)
+    ]
+    return "".join(
+        f"<p class=muted><b>{_esc(_BASELINE_NAMES.get(k, k))}</b>: {_esc(n)}</p>" for k, n in notes
+    )
+
+
 def _all_metrics(results: dict[str, Any]) -> str:
     """Every scalar metric of the fine-tuned model (loss, averages, ...), one column per split."""
     splits = [s for s in ("test", "validation") if isinstance(results.get(s), dict)]
@@ -224,7 +237,8 @@ def write_report(
         f"<h1>{_esc(title)}</h1>",
         _summary(results),
         "<h2>Fine-tuned vs baselines</h2>"
-        + (comparison or "<p class=muted>no evaluation metrics</p>"),
+        + (comparison or "<p class=muted>no evaluation metrics</p>")
+        + _baseline_notes(results),
         _all_metrics(results),
         _per_class(metrics, split) if metrics else "",
         _figures(metrics, split or "", records),
