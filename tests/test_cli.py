@@ -287,6 +287,43 @@ def test_eval_json_matches_training_results(trained, toy_data, capsys, tmp_path)
     assert m["f1_macro"] == pytest.approx(saved["f1_macro"])
 
 
+def test_eval_on_other_columns_names_the_flags(trained, tmp_path, capsys) -> None:
+    """A file whose columns differ from the run's: the error names the file, the missing
+    column, the file's columns and the flag that maps it; the flag then works."""
+    out, _ = trained
+    other = _jsonl(
+        tmp_path / "reviews.jsonl", [{"review": r["text"], "stars": r["label"]} for r in ROWS]
+    )
+    report = tmp_path / "eval"
+    argv = ["eval", str(out), "--data", str(other), "--output", str(report), "--bootstrap", "0"]
+    expect_error(
+        capsys,
+        argv,
+        f"{other}",
+        "column 'text' not found",
+        "columns are: review, stars",
+        "--text-column",
+        "--label-column",
+    )
+    assert not report.exists()  # nothing written
+    expect_error(capsys, argv + ["--robustness"], "column 'text' not found", "--text-column")
+    line = expect_error(capsys, argv + ["--text-column", "review"], "column 'label' not found")
+    assert "--label-column" in line and "columns are: review, stars" in line
+    line = expect_error(capsys, argv + ["--text-column", "review", "--label-column", "score"])
+    assert "column 'score' not found" in line and "given by --label-column" in line
+    assert not report.exists()
+    assert main(argv + ["--text-column", "review", "--label-column", "stars"]) == 0
+    assert (report / "report.json").is_file()
+
+
+def test_eval_help_describes_the_column_flags() -> None:
+    proc = cli("eval", "--help")
+    assert proc.returncode == 0, proc.stderr
+    for flag in ("--text-column", "--pair-column", "--label-column"):
+        assert flag in proc.stdout
+    assert "default: the column the model was trained on" in " ".join(proc.stdout.split())
+
+
 def test_models_lists_packaged_aliases(capsys) -> None:
     assert main(["models"]) == 0  # the catalog's fields are checked in models/test_sources.py
     printed = capsys.readouterr().out

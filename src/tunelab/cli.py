@@ -130,9 +130,21 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--data", required=True, help="labelled file (.csv .tsv .jsonl .json .parquet or HF dir)"
     )
-    ev.add_argument("--text-column")
-    ev.add_argument("--pair-column")
-    ev.add_argument("--label-column")
+    ev.add_argument(
+        "--text-column",
+        metavar="COL",
+        help="column of --data holding the text (default: the column the model was trained on)",
+    )
+    ev.add_argument(
+        "--pair-column",
+        metavar="COL",
+        help="column holding the second text of a pair (default: as trained)",
+    )
+    ev.add_argument(
+        "--label-column",
+        metavar="COL",
+        help="column holding the label (default: as trained)",
+    )
     ev.add_argument(
         "--split", default="test", help="what the data is, as report.json names it (default: test)"
     )

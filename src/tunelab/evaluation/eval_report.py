@@ -185,6 +185,9 @@ def evaluate_report(
         raise DataError(str(data), "no such file")
     if bootstrap < 0:
         raise ConfigError("--bootstrap", "must be >= 0", bootstrap, has_value=True)
+    from tunelab.evaluation.eval_columns import column_hint
+
+    given = {"text": text, "text_pair": text_pair, "label": label}
     models, outputs, gen = [], [], None
     for m in iter_models([str(model), *map(str, compare)], names):
         if not models:  # every model reads the columns the first one trained on (same rows)
@@ -197,18 +200,20 @@ def evaluate_report(
 
             own = m.trained.meta.get("generation") or {}
             gen = GenerationConfig(**{**own, **(generation or {})})  # the same for every model
-        out = row_outputs(
-            m.trained,
-            data,
-            m.name,
-            batch_size=batch_size,
-            generate_rows=generate_rows,
-            gen=gen,
-            seed=seed,
-            text=text,
-            text_pair=text_pair,
-            label=label,
-        )
+        used = {"text": text, "text_pair": text_pair, "label": label}
+        with column_hint(given, used):
+            out = row_outputs(
+                m.trained,
+                data,
+                m.name,
+                batch_size=batch_size,
+                generate_rows=generate_rows,
+                gen=gen,
+                seed=seed,
+                text=text,
+                text_pair=text_pair,
+                label=label,
+            )
         m.trained.model = None  # free the weights before the next model loads
         models.append(m)
         outputs.append(out)

@@ -205,7 +205,15 @@ def robustness_file(
         )
     if rows is not None and rows <= 0:
         raise TunelabError(f"--rows: must be > 0, got {rows}")
-    split = read_eval_split(trained, path, text=text, text_pair=text_pair, label=label, rows=rows)
+    from tunelab.evaluation.eval_columns import column_hint
+
+    cols = trained.meta.get("columns") or {}
+    given = {"text": text, "text_pair": text_pair, "label": label}
+    used = {r: given[r] or cols.get(r) for r in given}
+    with column_hint(given, used):
+        split = read_eval_split(
+            trained, path, text=text, text_pair=text_pair, label=label, rows=rows
+        )
     out = attack_rows(
         model_proba(trained, batch_size),
         split.texts,
