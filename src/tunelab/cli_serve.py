@@ -66,6 +66,12 @@ def add_parser(sub) -> None:
         default="hf",
         help="hf (default) or vllm (GPU, causal LMs)",
     )
+    s.add_argument(
+        "--hold-file",
+        metavar="PATH",
+        help="for tests and operators (off by default): while PATH exists the models do no work; "
+        "requests wait, then time out (504) or find the queue full (429); delete PATH to go on",
+    )
     s.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
 
 
@@ -152,6 +158,7 @@ def main(args) -> int:
         max_queue=args.max_queue,
         timeout_s=args.timeout_s,
         workers=args.workers,
+        hold_file=args.hold_file,
     )
     for m in registry.models.values():
         print(f"  {m.name:20s} {m.task:22s} {m.path}", file=sys.stderr)

@@ -12,6 +12,7 @@ import asyncio
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tunelab.serving.auth import authorized
 from tunelab.serving.limits import ApiError, BodyLimit, error_response, install_error_handlers
@@ -34,6 +35,10 @@ class Settings:
     # classify/entities batches run at once (threads); None: the cores torch's intra-op
     # threads leave idle on a CPU (batcher.default_workers), 1 on a GPU
     workers: int | None = None
+    # for tests and operators, off by default: while this file exists no engine does any
+    # work (requests wait, then time out with 504 or find the queue full: 429); delete it
+    # and they carry on (`tunelab serve --hold-file`)
+    hold_file: str | None = None
 
 
 PATHS = {"/health", "/ready", "/metrics", "/v1/models", "/v1/chat/completions"}
@@ -73,6 +78,7 @@ def _engines(registry, settings: Settings, metrics: Metrics) -> dict:
     from tunelab.serving.batcher import DynamicBatcher, default_workers
     from tunelab.serving.engine import GenerationEngine
 
+    hold = Path(settings.hold_file).exists if settings.hold_file else None
     engines = {}
     for group, members in registry.groups().items():
         head = members[0]
@@ -86,8 +92,10 @@ def _engines(registry, settings: Settings, metrics: Metrics) -> dict:
                 multi_adapter=any(m.adapter for m in members),  # LoRAs sharing a base
                 on_step=observe,
                 name=group,
+                hold=hold,
                 **common,
             )
+            metrics.queued.labels(group).set_function(engine.waiting)
         else:
             on_gpu = next(head.trained.model.parameters()).device.type != "cpu"
             engine = DynamicBatcher(
@@ -96,6 +104,7 @@ def _engines(registry, settings: Settings, metrics: Metrics) -> dict:
                 on_batch=observe,
                 name=group,
                 workers=settings.workers or default_workers(on_gpu),
+                hold=hold,
                 **common,
             )
         engine.start()

@@ -10,6 +10,9 @@ while batches run, so batches grow with the number of clients without any waitin
 `workers`: on a CPU a forward pass with one intra-op thread uses one core, and torch releases
 the GIL inside its ops, so two batches in two threads use two cores; `default_workers()` fills
 the cores that torch's own intra-op threads leave idle (1 on a GPU).
+
+`hold` is the same test/operator hook as the generation engine's (off unless given): while
+`hold()` is true no batch runs, so requests wait and time out whatever the machine's speed.
 """
 
 from __future__ import annotations
@@ -45,8 +48,9 @@ class DynamicBatcher:
         on_batch: Callable[[int], None] | None = None,
         name: str = "model",
         workers: int = 1,
+        hold: Callable[[], bool] | None = None,
     ):
-        self.run, self.name = run, name
+        self.run, self.name, self.hold = run, name, hold
         self.max_batch_size, self.max_wait = max_batch_size, max_wait_ms / 1000
         self.max_queue = max_queue
         self.on_batch = on_batch or (lambda n: None)
@@ -82,6 +86,8 @@ class DynamicBatcher:
 
     async def _collect(self) -> list[Item]:
         batch = [await self.queue.get()]
+        while self.hold is not None and self.hold():
+            await asyncio.sleep(0.01)  # held (test/operator hook): no batch until released
         if self.last_size <= 1 and self.queue.empty():
             return batch  # light load: waiting for company would only add latency
         deadline = asyncio.get_running_loop().time() + self.max_wait

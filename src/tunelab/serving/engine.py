@@ -10,6 +10,11 @@ Rows carry their own sampling settings, stop strings and token limits. On a base
 serves several LoRA adapters, each row names its adapter and peft runs the mixed batch in
 one pass (`adapter_names=`). Text goes back through `emit` (called from this thread): deltas
 as they are safe to show (never part of a stop string), then a final "done" event.
+
+`hold` is a hook for tests and operators, off unless given: while `hold()` is true the loop
+does no work at all (takes nothing from the queue, decodes no step), so requests wait, time
+out (504) or find the queue full (429) whatever the machine's speed; once it is false again
+the loop carries on where it stopped. `tunelab serve --hold-file PATH` wires it to a file.
 """
 
 from __future__ import annotations
@@ -82,6 +87,7 @@ class GenerationEngine:
         on_step: Callable[[int], None] | None = None,
         on_tokens: Callable[[int], None] | None = None,
         name: str = "model",
+        hold: Callable[[], bool] | None = None,
     ):
         import inspect
 
@@ -89,6 +95,7 @@ class GenerationEngine:
         self.max_batch_size, self.max_wait = max_batch_size, max_wait_ms / 1000
         self.max_queue, self.multi_adapter = max_queue, multi_adapter
         self.on_step, self.on_tokens = on_step or (lambda n: None), on_tokens or (lambda n: None)
+        self.hold = hold
         self.eos = eos_ids(model, tokenizer)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         forward = getattr(model, "get_base_model", lambda: model)().forward
@@ -104,10 +111,19 @@ class GenerationEngine:
         self._stop.set()
         self._thread.join(timeout=10)
 
+    def waiting(self) -> int:
+        """Requests in the queue that still want an answer (timed-out or abandoned ones are
+        dropped when the loop next collects, and take no place meanwhile)."""
+        with self.inbox.mutex:
+            return sum(1 for j in self.inbox.queue if not j.cancelled)
+
     def submit(self, job: GenJob) -> None:
-        if self.inbox.qsize() >= self.max_queue:
-            raise QueueFull(f"{self.inbox.qsize()} requests already wait")
+        if (waiting := self.waiting()) >= self.max_queue:
+            raise QueueFull(f"{waiting} requests already wait")
         self.inbox.put(job)
+
+    def _held(self) -> bool:
+        return self.hold is not None and self.hold()
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -117,11 +133,15 @@ class GenerationEngine:
         jobs: list[GenJob] = []
         if free <= 0:
             return jobs
+        if block:  # idle: wait for a request without taking it yet
+            with self.inbox.not_empty:
+                if not self.inbox.queue:
+                    self.inbox.not_empty.wait(0.2)
+        # the hold is checked once a request is there, so one sent after it began stays queued
+        if not self.inbox.queue or self._held():
+            return jobs
+        jobs.append(self.inbox.get_nowait())  # only this thread takes from the queue
         if block:
-            try:
-                jobs.append(self.inbox.get(timeout=0.2))
-            except queue.Empty:
-                return jobs
             deadline = time.monotonic() + self.max_wait
             while len(jobs) < free and (left := deadline - time.monotonic()) > 0:
                 try:
@@ -141,6 +161,9 @@ class GenerationEngine:
         self.active: list[GenJob] = []
         self.cache, self.mask = None, None  # DynamicCache; (B, L) 1 = real token
         while not self._stop.is_set():
+            if self._held():
+                self._stop.wait(0.01)  # held (test/operator hook): no work until released
+                continue
             new = self._collect(not self.active, self.max_batch_size - len(self.active))
             if not new and not self.active:
                 continue

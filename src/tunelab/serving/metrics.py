@@ -32,6 +32,12 @@ class Metrics:
         self.prompt_tokens = Counter(
             "tunelab_prompt_tokens", "prompt tokens read", ["model"], registry=self.registry
         )
+        self.queued = Gauge(
+            "tunelab_queued_requests",
+            "generation requests waiting for their model's decoding loop (429 past --max-queue)",
+            ["model"],
+            registry=self.registry,
+        )
         self.ready = Gauge("tunelab_ready", "1 once the models are loaded", registry=self.registry)
 
     def render(self) -> tuple[bytes, str]:
