@@ -13,18 +13,25 @@ from tunelab.serving.batcher import DynamicBatcher, default_workers
 
 
 class Recorder:
-    """A batch function that takes a while (like a forward pass) and records how many batches
-    ran at the same moment and how big they were."""
+    """A batch function that records how many batches ran at the same moment and how big they
+    were. With `meet=2`, the first two batches each wait (in their threads) until both run, so
+    two workers overlap whatever the machine's speed; a batcher that never runs two at once
+    breaks the barrier (its timeout only bounds a hang)."""
 
-    def __init__(self):
+    def __init__(self, meet: int = 1):
         self.lock, self.now, self.peak, self.sizes = threading.Lock(), 0, 0, []
+        self.barrier = threading.Barrier(meet) if meet > 1 else None
 
     def __call__(self, texts, pairs):
         with self.lock:
             self.now += 1
             self.peak = max(self.peak, self.now)
             self.sizes.append(len(texts))
-        time.sleep(0.05)  # GIL released, as inside torch ops
+            first = len(self.sizes) <= (self.barrier.parties if self.barrier else 0)
+        if first:
+            self.barrier.wait(timeout=60)
+        else:
+            time.sleep(0.005)  # a chance to overlap for a batcher that should not
         with self.lock:
             self.now -= 1
         return [
@@ -33,7 +40,7 @@ class Recorder:
 
 
 async def _serve(workers: int, n: int) -> tuple[Recorder, list]:
-    run = Recorder()
+    run = Recorder(meet=workers)
     batcher = DynamicBatcher(run, max_batch_size=4, max_wait_ms=1, workers=workers)
     batcher.start()
     try:
@@ -78,3 +85,23 @@ def test_default_workers_fill_the_idle_cores(monkeypatch):
     assert default_workers(on_gpu=False) == 4 and default_workers(on_gpu=True) == 1
     monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
     assert default_workers(on_gpu=False) == 1
+
+
+def test_hold_runs_no_batch_until_released():
+    """The test/operator hook: while held, a request waits past any deadline; then it runs."""
+
+    async def go():
+        held = [True]
+        run = Recorder()
+        batcher = DynamicBatcher(run, max_wait_ms=1, hold=lambda: held[0])
+        batcher.start()
+        try:
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(batcher.submit(["dropped"]), 0.05)
+            assert run.sizes == []
+            held[0] = False
+            return await batcher.submit(["kept"])
+        finally:
+            await batcher.close()
+
+    assert asyncio.run(go()) == [{"label": "KEPT", "pair": None}]

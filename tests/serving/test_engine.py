@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
-from tunelab.serving.engine import GenerationEngine, GenJob
+from tunelab.serving.engine import GenerationEngine, GenJob, QueueFull
 from tunelab.serving.sampling import Sampling, choose_tokens, find_stop, safe_end
 
 
@@ -20,8 +19,10 @@ def lm(tiny_llama):
     )
 
 
-def _run(engine, jobs_spec, stagger: float = 0.0):
-    """Submit (prompt_ids, max_tokens, stop) jobs (spaced by `stagger` s); wait for all."""
+def _run(engine, jobs_spec, join_at: list[int] | None = None):
+    """Submit (prompt_ids, max_tokens, stop) jobs and wait for all. With `join_at`, job i is
+    submitted from inside the engine's loop once it has run join_at[i] decoding steps (0: at
+    once), so rows join others mid-way however fast the machine decodes."""
     done, events = {}, {}
     jobs = []
     for i, (ids, n, stop) in enumerate(jobs_spec):
@@ -36,10 +37,22 @@ def _run(engine, jobs_spec, stagger: float = 0.0):
                 events[i].set()
 
         jobs.append(GenJob(ids, n, emit, stop=stop))
-        engine.submit(jobs[-1])
-        time.sleep(stagger)
+    join_at = join_at or [0] * len(jobs)
+    steps, on_step = [0], engine.on_step
+
+    def step_then_join(rows: int) -> None:  # called by the engine before each step
+        on_step(rows)
+        steps[0] += 1
+        for job, at in zip(jobs, join_at):
+            if at == steps[0]:
+                engine.submit(job)
+
+    engine.on_step = step_then_join
+    for job, at in zip(jobs, join_at):
+        if at == 0:
+            engine.submit(job)
     for e in events.values():
-        assert e.wait(60)
+        assert e.wait(60)  # bounds a hang only
     return jobs, [done[i] for i in range(len(jobs_spec))]
 
 
@@ -68,16 +81,16 @@ def test_joined_rows_decode_exactly_as_generate_alone(lm):
     engine.eos = set()  # run every row to its full length, as min_new_tokens does above
     engine.start()
     try:
-        # rows join while others are mid-way and leave at different times
-        jobs, done = _run(
-            engine, [(tok(p)["input_ids"], n, []) for p, n in zip(prompts, lengths)], 0.05
-        )
+        # rows join while others are mid-way (at decoding steps 4, 9, 14) and leave at
+        # different times
+        specs = [(tok(p)["input_ids"], n, []) for p, n in zip(prompts, lengths)]
+        jobs, done = _run(engine, specs, join_at=[0, 4, 9, 14])
     finally:
         engine.close()
     assert [j.generated for j in jobs] == want
     assert [d["finish"] for d in done] == ["length"] * 4
     assert [d["completion_tokens"] for d in done] == lengths
-    assert max(steps) > 1  # rows really shared decoding steps
+    assert max(steps) == 4  # all four rows shared decoding steps (step 15)
     for job, d in zip(jobs, done):
         assert d["streamed"] == d["text"] == tok.decode(job.generated, skip_special_tokens=True)
 
@@ -97,6 +110,35 @@ def test_stop_strings_cut_and_never_stream(lm):
         engine.close()
     assert cut["text"] == text[: text.find(stop)] and cut["finish"] == "stop"
     assert cut["streamed"] == cut["text"] and stop not in cut["streamed"]
+
+
+def test_hold_queues_requests_and_releases_them(lm):
+    """The test/operator hook: while held nothing is taken from the queue (so it fills: 429),
+    a cancelled request gives up its place, and on release the live one is decoded."""
+    model, tok = lm
+    held = threading.Event()
+    held.set()
+    engine = GenerationEngine(model, tok, max_wait_ms=1, max_queue=1, hold=held.is_set)
+    engine.eos = set()
+    engine.start()
+    try:
+        ids = tok("hi")["input_ids"]
+        gone = GenJob(ids, 3, lambda ev: pytest.fail(f"a cancelled job got {ev}"))
+        engine.submit(gone)
+        assert engine.waiting() == 1
+        with pytest.raises(QueueFull):
+            engine.submit(GenJob(ids, 3, lambda ev: None))
+        gone.cancelled = True  # its client timed out
+        assert engine.waiting() == 0
+        finished = threading.Event()
+        live = GenJob(ids, 3, lambda ev: ev["type"] == "done" and finished.set())
+        engine.submit(live)
+        assert engine.waiting() == 1 and not live.generated
+        held.clear()
+        assert finished.wait(60)  # bounds a hang only
+    finally:
+        engine.close()
+    assert len(live.generated) == 3 and not gone.generated
 
 
 def test_find_stop_and_safe_end():
