@@ -6,15 +6,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import threading
-import time
 
 import pytest
 from conftest import tiny_config, toy_rows, write_jsonl
 
 from tunelab import api
 from tunelab.errors import Interrupted
-from tunelab.training.loggers import read_metrics
+from tunelab.training.loggers import MetricsLogger, read_metrics
 
 
 def _train_losses(run_dir) -> list[tuple[int, float]]:
@@ -29,34 +27,31 @@ def test_loss_falls_and_beats_majority(tiny_model, toy_data, tmp_path):
     assert results["test"]["accuracy"] > results["baselines"]["majority"]["test"]["accuracy"] + 0.2
 
 
-def _interrupt_when(run_dir, n_records: int) -> threading.Thread:
-    """Send Ctrl-C (SIGINT) to this process once metrics.jsonl has `n_records` lines."""
+def _interrupt_at(monkeypatch, n_records: int) -> None:
+    """Send Ctrl-C (SIGINT) to this process from inside the loop as it writes the
+    `n_records`-th line of metrics.jsonl, so the run stops at the same step on any machine
+    (a watcher thread polling the file raced the loop: a fast machine could finish first)."""
+    original = MetricsLogger.log
 
-    def watch() -> None:
-        path = run_dir / "metrics.jsonl"
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            if path.exists() and path.read_text().count("\n") >= n_records:
-                os.kill(os.getpid(), signal.SIGINT)
-                return
-            time.sleep(0.02)
+    def log(self, record: dict) -> None:
+        original(self, record)
+        self.lines_written = getattr(self, "lines_written", 0) + 1
+        if self.lines_written == n_records:
+            os.kill(os.getpid(), signal.SIGINT)  # handled in the main thread, which trains
 
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    return thread
+    monkeypatch.setattr(MetricsLogger, "log", log)
 
 
-def test_ctrl_c_checkpoints_and_resume_is_exact(tiny_model, toy_data, tmp_path):
+def test_ctrl_c_checkpoints_and_resume_is_exact(tiny_model, toy_data, tmp_path, monkeypatch):
     """An interrupted-then-resumed run logs the same losses as one that never stopped."""
     train = {"epochs": 4, "batch_size": 8, "lr": 1e-3, "eval_steps": 25, "log_steps": 1}
     straight = tiny_config(tiny_model, toy_data, tmp_path / "straight", train=train)
     api.train(straight)
 
     cfg = tiny_config(tiny_model, toy_data, tmp_path / "stopped", train=train)
-    watcher = _interrupt_when(tmp_path / "stopped", 12)
-    with pytest.raises(Interrupted, match="--resume"):
+    with monkeypatch.context() as patch, pytest.raises(Interrupted, match="--resume"):
+        _interrupt_at(patch, 12)
         api.train(cfg)
-    watcher.join()
     run = tmp_path / "stopped"
     assert not (run / "model").exists(), "an interrupted run must not leave a model behind"
     checkpoints = sorted((run / "checkpoints").glob("step-*"))
