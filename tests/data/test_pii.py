@@ -6,11 +6,11 @@ from __future__ import annotations
 import ipaddress
 import json
 import random
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from speed import times_yardstick, word_scan
 
 from tunelab.data.pii import (
     PII_TYPES,
@@ -220,9 +220,8 @@ def test_real_rows_few_false_positives_and_fast() -> None:
     flagged = [(m.type, m.text, t[:120]) for t in rows for m in find_pii(t)]
     print(f"flagged in 2,000 real AG News rows: {flagged}")
     assert len(flagged) <= 2
-    many = rows * 10
-    start = time.perf_counter()
-    count_pii(many)
-    rate = len(many) / (time.perf_counter() - start)
-    print(f"count_pii on AG News: {rate:,.0f} rows/s")
-    assert rate > 15_000  # ~90k rows/s measured; the goal is 80k rows in < 2 s
+    # timed against a word scan of the same rows, not against seconds: the same verdict on a
+    # faster or slower machine (tests/speed.py)
+    cost = times_yardstick(lambda: count_pii(rows), lambda: word_scan(rows))
+    print(f"count_pii on AG News: {cost:.2f} word scans")
+    assert cost < 5  # ~0.55 measured (~200k rows/s on a 2-core box)
