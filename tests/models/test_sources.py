@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import socket
 from pathlib import Path
 
 import pytest
@@ -58,14 +58,25 @@ def test_hub_id_offline_fails_fast_with_a_hint(monkeypatch: pytest.MonkeyPatch) 
     try:
         src = resolve_model("some-org/some-model")
         assert src.kind == "hub" and src.path == "some-org/some-model"
-        t0 = time.perf_counter()
+        # fast = no network attempt at all (no connect that could wait for a timeout); counted
+        # rather than timed, so the verdict is the same on any machine
+        attempts = []
+        connect = socket.socket.connect
+        monkeypatch.setattr(
+            socket.socket, "connect", lambda s, addr: attempts.append(addr) or connect(s, addr)
+        )
+        create = socket.create_connection
+        monkeypatch.setattr(
+            socket,
+            "create_connection",
+            lambda addr, *a, **k: attempts.append(addr) or create(addr, *a, **k),
+        )
         with pytest.raises(ModelSourceError) as info:
             load_tokenizer(src)
-        elapsed = time.perf_counter() - t0
     finally:
         hub_reachable.cache_clear()  # don't leak the offline answer into other tests
     msg = str(info.value)
-    assert elapsed < 10, f"offline hub error took {elapsed:.1f}s"
+    assert attempts == [], f"the offline hub error tried the network: {attempts}"
     assert "'some-org/some-model'" in msg
     assert "Hugging Face Hub is not reachable" in msg
     assert "`tunelab models`" in msg
@@ -86,7 +97,7 @@ def test_list_models_shows_both_packaged_aliases() -> None:
 
 @pytest.mark.e2e
 def test_gguf_alias_converts_once_and_generates(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     """The packaged Q4_1 GGUF is dequantized to a cached safetensors folder that chats."""
     import torch
@@ -100,10 +111,13 @@ def test_gguf_alias_converts_once_and_generates(
     assert (out / "config.json").is_file()
     assert (out / "model.safetensors").is_file()
 
-    t0 = time.perf_counter()
+    # the second resolve reuses the cache: no conversion, the weights file untouched
+    weights = (out / "model.safetensors").stat()
+    capsys.readouterr()
     again = resolve_model("smollm2-135m-instruct")
-    assert time.perf_counter() - t0 < 2
+    assert "converting" not in capsys.readouterr().out
     assert again.path == src.path
+    assert (out / "model.safetensors").stat().st_mtime_ns == weights.st_mtime_ns
 
     tok = load_tokenizer(src)
     assert tok.eos_token == "<|im_end|>"
