@@ -15,15 +15,17 @@ from tunelab.methods.peft_common import save, save_adapter, task_type, wrap  # n
 HEADS = ("classifier", "score", "lm_head")  # output heads: never LoRA targets
 
 
-def linear_targets(model, head: list[str]) -> list[str]:
+def linear_targets(model, head: list[str], skip_tied_output: bool = False) -> list[str]:
     """Full names of every nn.Linear outside the heads: peft's "all-linear" would also wrap a
-    token-classification or masked-LM head, which then cannot train fully. The output layer
-    that shares its weight with the word embeddings (BERT's `cls.predictions.decoder`) is a
-    head too: an update merged into it would change the input embeddings, and DoRA's
-    per-row norm of a zero padding row is 0 (NaN from the first step)."""
+    token-classification or masked-LM head, which then cannot train fully. With
+    `skip_tied_output` (DoRA), also not the output layer that shares its weight with the word
+    embeddings (BERT's `cls.predictions.decoder`): DoRA's per-row norm of its zero padding row
+    is 0, NaN from the first step."""
     import torch
 
-    output = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    output = None
+    if skip_tied_output and hasattr(model, "get_output_embeddings"):
+        output = model.get_output_embeddings()
 
     def in_head(name: str) -> bool:
         return any(
@@ -43,7 +45,9 @@ def lora_config(model, cfg: MethodConfig, task: str, head: list[str] | None):
 
     targets = cfg.target_modules
     if targets is None or targets == "all-linear":
-        targets = linear_targets(model, list(HEADS) + list(head or []))
+        targets = linear_targets(
+            model, list(HEADS) + list(head or []), skip_tied_output=cfg.name == "dora"
+        )
     return LoraConfig(
         task_type=task_type(task) if task != "seq2seq" else None,
         r=cfg.r,
