@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -46,14 +47,24 @@ def models(tiny_model, toy_data, tiny_llama, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def url(models, tmp_path_factory):
+def hold_file(tmp_path_factory):
+    """While this file exists the server's engines do no work (`--hold-file`)."""
+    return tmp_path_factory.mktemp("serve-hold") / "hold"
+
+
+@pytest.fixture(scope="module")
+def url(models, hold_file, tmp_path_factory):
     args = [f"clf={models['clf']}", f"ner={models['ner']}", f"tiny={models['llama']}"]
     args += [f"ada={models['ada']}", f"adb={models['adb']}"]
     args += ["--api-key", KEY, "--max-body-kb", "64", "--max-tokens-limit", "64"]
-    args += ["--max-wait-ms", "20"]
+    args += ["--max-wait-ms", "20", "--hold-file", str(hold_file)]
     log = tmp_path_factory.mktemp("serve-log") / "server.log"
     with running_server(args, log) as base:
         yield base
+
+
+def metric(url: str, pattern: str) -> float:
+    return float(re.search(pattern, httpx.get(f"{url}/metrics").text)[1])
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +187,7 @@ def test_adapters_share_base_and_answer_differently(url, client, models):
     assert again == [outs[n] for n in ["tiny", "ada", "adb"] * 2]
 
 
-def test_classify_equals_predict_and_batches_concurrent_requests(url, models):
+def test_classify_equals_predict_and_batches_concurrent_requests(url, models, hold_file):
     from tunelab import api
 
     texts = ["a great fun film", "dull and awful plot", "the movie was superb"]
@@ -189,21 +200,25 @@ def test_classify_equals_predict_and_batches_concurrent_requests(url, models):
     def one(i):
         return post(url, "/v1/classify", {"model": "clf", "input": f"{texts[i % 3]} {i}"})
 
+    batches = r'tunelab_batch_size_count\{kind="classify",model="clf"\} (\S+)'
+    rows = r'tunelab_batch_size_sum\{kind="classify",model="clf"\} (\S+)'
+    queued = r'tunelab_queued_requests\{model="clf"\} (\S+)'
+    before = metric(url, batches), metric(url, rows)
+    # held, 32 concurrent requests pile up (the batcher holds the first, 31 wait); released,
+    # they share one batch. Without the hold, batching would depend on the clients outpacing
+    # the model, which a fast machine need not do.
     with ThreadPoolExecutor(32) as pool:
-        replies = list(pool.map(one, range(64)))
-    assert [r.status_code for r in replies] == [200] * 64
-    metrics = httpx.get(f"{url}/metrics").text
-    count = float(
-        re.search(r'tunelab_batch_size_count\{kind="classify",model="clf"\} (\S+)', metrics)[1]
-    )
-    total = float(
-        re.search(r'tunelab_batch_size_sum\{kind="classify",model="clf"\} (\S+)', metrics)[1]
-    )
-    assert total >= 67 and total / count > 1.5  # batches of more than one request
-    single = re.search(
-        r'tunelab_batch_size_bucket\{kind="classify",le="1.0",model="clf"\} (\S+)', metrics
-    )
-    assert float(single[1]) < count
+        hold_file.touch()
+        try:
+            replies = [pool.submit(one, i) for i in range(32)]
+            while metric(url, queued) < 31:
+                assert not any(r.done() for r in replies), next(r for r in replies if r.done())
+                time.sleep(0.01)
+        finally:
+            hold_file.unlink()
+        replies = [r.result() for r in replies]
+    assert [r.status_code for r in replies] == [200] * 32
+    assert (metric(url, batches) - before[0], metric(url, rows) - before[1]) == (1, 32)
 
 
 def test_entities_equal_predict(url, models):

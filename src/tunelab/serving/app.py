@@ -95,7 +95,6 @@ def _engines(registry, settings: Settings, metrics: Metrics) -> dict:
                 hold=hold,
                 **common,
             )
-            metrics.queued.labels(group).set_function(engine.waiting)
         else:
             on_gpu = next(head.trained.model.parameters()).device.type != "cpu"
             engine = DynamicBatcher(
@@ -108,6 +107,7 @@ def _engines(registry, settings: Settings, metrics: Metrics) -> dict:
                 **common,
             )
         engine.start()
+        metrics.queued.labels(group).set_function(engine.waiting)
         engines[group] = engine
     return engines
 

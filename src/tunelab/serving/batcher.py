@@ -73,6 +73,10 @@ class DynamicBatcher:
             task.cancel()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
+    def waiting(self) -> int:
+        """Texts in the queue (those of requests that gave up included, until collected)."""
+        return self.queue.qsize() if self.queue is not None else 0
+
     async def submit(self, texts: list[str], pairs: list[str] | None = None) -> list[dict]:
         if self.queue.qsize() + len(texts) > self.max_queue:
             raise QueueFull(f"{self.queue.qsize()} texts already wait")

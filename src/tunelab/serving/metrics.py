@@ -34,7 +34,7 @@ class Metrics:
         )
         self.queued = Gauge(
             "tunelab_queued_requests",
-            "generation requests waiting for their model's decoding loop (429 past --max-queue)",
+            "requests waiting for their model (classify/entities: texts); 429 past --max-queue",
             ["model"],
             registry=self.registry,
         )
