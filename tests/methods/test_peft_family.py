@@ -166,7 +166,9 @@ def test_method_settings_are_checked_by_name(tiny_model, toy_data, tmp_path, tin
         )
     cfg = tiny_config(tiny_model, toy_data, tmp_path / "b", method={"name": "prompt"})
     cfg.update(task="mlm")
-    with pytest.raises(ConfigError, match="method.name: 'prompt' cannot adapt mlm: prompt tuning has no mlm form"):
+    with pytest.raises(
+        ConfigError, match="method.name: 'prompt' cannot adapt mlm: prompt tuning has no mlm form"
+    ):
         api.train(cfg)
     causal = {
         "model": str(tiny_llama),
