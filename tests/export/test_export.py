@@ -80,6 +80,96 @@ def test_onnx_runs_in_onnxruntime_with_dynamic_batch_and_length(cls_run, tmp_pat
     assert meta["format"] == "onnx" and meta["labels"]["names"] == ["negative", "positive"]
 
 
+def test_onnx_exports_once_with_torchscript_and_falls_back_to_dynamo(
+    cls_run,  # noqa: F811
+    tmp_path,
+    monkeypatch,
+    capfd,
+):
+    """onnx and int8 share one verified fp32 export (the fast TorchScript exporter when its
+    model passes the check); an exporter that fails hands over to dynamo, whose
+    'torchvision is not installed' log lines stay out of the user's terminal."""
+    from tunelab.export import onnx
+
+    calls = []
+    write = onnx.write_onnx
+    monkeypatch.setattr(onnx, "write_onnx", lambda *a: calls.append(a[3]) or write(*a))
+    both = export_run(cls_run, "onnx,int8", output=tmp_path / "both", repeats=1)
+    assert calls == ["torchscript"]  # once, for both formats
+    assert both["onnx"]["check"]["exporter"] == "torchscript"
+    assert both["int8"]["check"]["fp32_onnx_check"]["exporter"] == "torchscript"
+    capfd.readouterr()
+
+    def no_torchscript(model, feeds, path, exporter):
+        if exporter == "torchscript":
+            raise RuntimeError("legacy exporter gone")
+        return write(model, feeds, path, exporter)
+
+    monkeypatch.setattr(onnx, "write_onnx", no_torchscript)
+    check = export_run(cls_run, "onnx", output=tmp_path / "dynamo")["onnx"]["check"]
+    assert check["exporter"] == "dynamo" and check["max_abs_diff"] <= 1e-4
+    assert "legacy exporter gone" in check["exporters_failed"]["torchscript"]
+    out, err = capfd.readouterr()
+    assert "torchvision is not installed" not in out + err
+    assert "[torch.onnx]" not in out  # dynamo's progress lines
+
+
+def test_a_folder_without_a_head_exports_the_weights_it_was_checked_with(tiny_model, tmp_path):
+    """A bare encoder folder loads with a random head: the export must be a copy of that very
+    model (a second load drew another head, and the check failed on a sound export)."""
+    rec = export_run(tiny_model, "onnx", output=tmp_path / "onnx")["onnx"]
+    assert rec["check"]["passed"] and rec["check"]["max_abs_diff"] <= 1e-4
+
+
+def test_quiet_exporter_drops_only_the_torchvision_lines():
+    import logging
+
+    from tunelab.export.onnx import _quiet_exporter
+
+    logger = logging.getLogger("torch.onnx._internal.exporter._registration")
+    seen = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())
+    logger.addHandler(handler)
+    try:
+        with _quiet_exporter():
+            logger.warning("torchvision is not installed. Skipping %s", "torchvision::nms")
+            logger.warning("a real registration problem")
+        logger.warning("torchvision is not installed. Skipping %s", "after the export")
+    finally:
+        logger.removeHandler(handler)
+    assert seen == [
+        "a real registration problem",
+        "torchvision is not installed. Skipping after the export",
+    ]
+
+
+def test_batched_logits_by_length_keeps_the_rows_order():
+    from tunelab.export.verify import batched_logits
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 12, size=40)
+    mask = (np.arange(12)[None, :] < lengths[:, None]).astype(np.int64)  # (N, T)
+    ids = rng.integers(5, 100, size=(40, 12)) * mask
+    widths = []
+
+    def per_row(feeds):  # (B, 1): the sum of the real ids, whatever the padding
+        widths.append(feeds["input_ids"].shape[1])
+        return (feeds["input_ids"] * feeds["attention_mask"]).sum(1, keepdims=True)
+
+    def per_token(feeds):  # (B, T, 1)
+        return feeds["input_ids"][..., None] * 1.0
+
+    feeds = {"input_ids": ids, "attention_mask": mask}
+    plain = batched_logits(per_row, feeds, batch_size=8)
+    widths.clear()
+    fast = batched_logits(per_row, feeds, batch_size=8, by_length=True)
+    np.testing.assert_array_equal(fast, plain)
+    assert sum(widths) < 12 * len(widths)  # batches were cut to their longest row
+    tokens = batched_logits(per_token, feeds, batch_size=8, by_length=True)
+    np.testing.assert_array_equal(tokens[mask.astype(bool)], ids[mask.astype(bool)][:, None])
+
+
 def test_int8_loads_agrees_and_reports_size_latency_metric(cls_run, tmp_path):  # noqa: F811
     import onnxruntime as ort
 

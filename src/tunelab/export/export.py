@@ -88,8 +88,13 @@ def export_run(
     for fmt in formats:
         fits(src, fmt)
     records = {}
-    for fmt, dest in dests.items():
-        records[fmt] = _export_one(src, fmt, dest, quant=quant, threads=threads, repeats=repeats)
+    try:
+        for fmt, dest in dests.items():
+            records[fmt] = _export_one(
+                src, fmt, dest, quant=quant, threads=threads, repeats=repeats
+            )
+    finally:
+        src.close()
     return records
 
 

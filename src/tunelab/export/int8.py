@@ -13,15 +13,20 @@ held-out rows (accuracy / macro F1, or entity F1 for token classification).
 from __future__ import annotations
 
 import logging
-import os
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from tunelab.export.onnx import ONNX_FILE, ort_runner, require_encoder, session, write_folder
+from tunelab.export.onnx import (
+    ONNX_FILE,
+    ort_runner,
+    require_encoder,
+    session,
+    verified_onnx,
+    write_folder,
+)
 from tunelab.export.source import Source
 from tunelab.export.verify import (
     batched_logits,
@@ -36,53 +41,60 @@ def export_int8(
     src: Source, out: Path, *, threads: int = 1, repeats: int = 5, metric_rows: int | None = 1000
 ) -> dict:
     """int8 model.onnx (+ tokenizer, config, tunelab.json) in `out`; figures of the check,
-    size, latency and metric fp32 vs int8."""
+    size, latency and metric fp32 vs int8. The fp32 model is the verified one the onnx
+    format uses too (exported and checked once per source)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     require_encoder(src, "int8")
-    with tempfile.TemporaryDirectory(prefix="tunelab-int8-") as tmp:
-        fp32 = Path(tmp) / "fp32.onnx"
-        write_folder(src, out, extra={"quantization": "dynamic int8 (onnxruntime)"})
-        os.replace(out / ONNX_FILE, fp32)
-        _drop_value_info(fp32)
-        root = logging.getLogger()
-        level = root.level
-        root.setLevel(logging.ERROR)  # quantize_dynamic's "consider pre-processing" advice
-        try:
-            quantize_dynamic(fp32, out / ONNX_FILE, weight_type=QuantType.QInt8, per_channel=True)
-        finally:
-            root.setLevel(level)
-        return measure(src, fp32, out / ONNX_FILE, threads, repeats, metric_rows)
+    fp32, baseline = verified_onnx(src)
+    write_folder(src, out, extra={"quantization": "dynamic int8 (onnxruntime)"})
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # quantize_dynamic's "consider pre-processing" advice
+    try:
+        quantize_dynamic(
+            _without_value_info(fp32),
+            out / ONNX_FILE,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+        )
+    finally:
+        root.setLevel(level)
+    return measure(src, fp32, out / ONNX_FILE, threads, repeats, metric_rows, baseline)
 
 
-def _drop_value_info(path: Path) -> None:
-    """Remove the exporter's intermediate shape annotations: onnxruntime's quantizer re-runs
-    shape inference and trips over the symbolic ones the dynamo exporter writes."""
+def _without_value_info(path: Path):
+    """The model without the exporter's intermediate shape annotations: onnxruntime's
+    quantizer re-runs shape inference and trips over the symbolic ones the dynamo exporter
+    writes. (In memory: the verified fp32 file stays as it was checked.)"""
     import onnx
 
     model = onnx.load(str(path))
     del model.graph.value_info[:]
-    onnx.save(model, str(path))
+    return model
 
 
 def measure(
-    src: Source, fp32: Path, int8: Path, threads: int, repeats: int, metric_rows: int | None
+    src: Source,
+    fp32: Path,
+    int8: Path,
+    threads: int,
+    repeats: int,
+    metric_rows: int | None,
+    baseline: dict,
 ) -> dict:
-    """Check fp32 ONNX against the source and int8 against fp32 ONNX, then size / latency / metric of fp32 vs int8 ONNX."""
+    """Check int8 against fp32 ONNX (whose own check against the source is `baseline`),
+    then size / latency / metric of fp32 vs int8 ONNX."""
     s32, s8 = session(fp32, threads), session(int8, threads)
-    baseline = compare_logits(
-        src.reference(), batched_logits(ort_runner(s32), src.feeds()), src.token_mask()
-    )
-    baseline = check("onnx", {**baseline, "inputs": src.held.source})
     held = heldout_inputs(src.run_dir, src.meta, metric_rows)
     feeds = encode(src.trained.tokenizer, held, src.trained.max_length, src.input_names())
     mask = feeds["attention_mask"] if src.task == "token-classification" else None
-    logits32 = batched_logits(ort_runner(s32), feeds)
-    logits8 = batched_logits(ort_runner(s8), feeds)
+    logits32 = batched_logits(ort_runner(s32), feeds, by_length=True)
+    logits8 = batched_logits(ort_runner(s8), feeds, by_length=True)
     figures = compare_logits(logits32, logits8, mask)
     figures["inputs"] = held.source
     figures = check("int8", figures)
-    figures["fp32_onnx_check"] = baseline
+    figures["fp32_onnx_check"] = dict(baseline)
     mb = {k: round(p.stat().st_size / 2**20, 3) for k, p in (("fp32", fp32), ("int8", int8))}
     figures["size_mb"] = {**mb, "ratio": round(mb["int8"] / mb["fp32"], 3)}
     figures["latency_ms_per_example"] = {

@@ -48,6 +48,27 @@ class Source:
             run_dir = Path(path)
         return cls(Path(path), model_dir, run_dir, read_meta(model_dir), limit)
 
+    def scratch(self) -> Path:
+        """A private temp folder for files several formats share (the fp32 ONNX model);
+        removed by close(), or when the Source is garbage-collected."""
+        if "scratch" not in self._cache:
+            import shutil
+            import tempfile
+            import weakref
+
+            path = Path(tempfile.mkdtemp(prefix="tunelab-export-"))
+            self._cache["scratch"] = path
+            self._cache["scratch_cleanup"] = weakref.finalize(self, shutil.rmtree, path, True)
+        return self._cache["scratch"]
+
+    def close(self) -> None:
+        """Remove the scratch folder (and what the cache holds from it)."""
+        cleanup = self._cache.pop("scratch_cleanup", None)
+        if cleanup is not None:
+            cleanup()
+            self._cache.pop("scratch", None)
+            self._cache.pop("onnx", None)
+
     @property
     def task(self) -> str:
         return self.meta.get("task", "classification")
@@ -84,10 +105,12 @@ class Source:
 
     def plain_model(self):
         """The source as one plain transformers model (a peft update merged in, in memory).
-        A fresh copy each call: merging and exporting must not touch `trained`."""
-        from tunelab.methods.loading import load_trained
+        A fresh copy of `trained` each call: merging and exporting must not touch it, and a
+        copy (not a second load from disk) has the very weights the reference logits came
+        from, also where the folder has no head and loading draws a random one."""
+        import copy
 
-        model = load_trained(self.model_dir).model
+        model = copy.deepcopy(self.trained.model)
         if hasattr(model, "merge_and_unload"):
             if self.method in PEFT_PROMPT_METHODS:
                 raise ExportError(

@@ -154,13 +154,39 @@ def torch_runner(model) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
     return run
 
 
-def batched_logits(run: Callable, feeds: dict[str, np.ndarray], batch_size: int = 32) -> np.ndarray:
-    """Logits of all rows, `batch_size` rows at a time: (N, C) or (N, T, C)."""
+def batched_logits(
+    run: Callable, feeds: dict[str, np.ndarray], batch_size: int = 32, by_length: bool = False
+) -> np.ndarray:
+    """Logits of all rows, `batch_size` rows at a time: (N, C) or (N, T, C).
+
+    by_length: batch rows of similar length and cut each batch to its longest row (about half
+    the work on SST-2-like lengths), for passes over many rows; rows come back in their order,
+    per-token logits padded back to T with zeros. Off for the checks, which should see rows
+    padded as a caller's batch would be."""
     n = len(next(iter(feeds.values())))
-    parts = [
-        run({k: v[i : i + batch_size] for k, v in feeds.items()}) for i in range(0, n, batch_size)
-    ]
-    return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+    if not by_length or "attention_mask" not in feeds:
+        parts = [
+            run({k: v[i : i + batch_size] for k, v in feeds.items()})
+            for i in range(0, n, batch_size)
+        ]
+        return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+    lengths = feeds["attention_mask"].sum(1)
+    order = np.argsort(lengths, kind="stable")
+    width = next(iter(feeds.values())).shape[1]
+    parts = []
+    for i in range(0, n, batch_size):
+        rows = order[i : i + batch_size]
+        cut = max(1, int(lengths[rows].max()))
+        out = run({k: np.ascontiguousarray(v[rows, :cut]) for k, v in feeds.items()})
+        if out.ndim == 3:  # (b, cut, C) -> (b, T, C)
+            out = np.pad(out, ((0, 0), (0, width - out.shape[1]), (0, 0)))
+        parts.append(out)
+    if not parts:
+        return np.zeros((0, 0), np.float32)
+    ordered = np.concatenate(parts)
+    result = np.empty_like(ordered)
+    result[order] = ordered
+    return result
 
 
 def compare_logits(ref: np.ndarray, out: np.ndarray, mask: np.ndarray | None = None) -> dict:
