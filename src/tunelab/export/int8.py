@@ -134,7 +134,8 @@ def latency(s32, s8, feeds: dict[str, np.ndarray], batch: int, repeats: int) -> 
             for b in batches:
                 run(b)
             times.append((time.perf_counter() - t0) * 1000 / count)
-        result[name] = round(statistics.median(times), 3)
+        # 4 significant digits, not 3 decimals: a tiny model on a fast machine must not read 0
+        result[name] = float(f"{statistics.median(times):.4g}")
     result["speedup"] = round(result["fp32"] / result["int8"], 2) if result["int8"] else None
     result["examples"] = count
     return result
