@@ -23,3 +23,18 @@ def fix_special_tokens(tokenizer, config) -> None:
         and tokenizer.pad_token_id is not None
     ):
         config.pad_token_id = tokenizer.pad_token_id
+
+
+def encode_uncut(tokenizer, *args, **kwargs):
+    """`tokenizer(*args, **kwargs)` without truncation or padding, for ids tunelab measures or
+    cuts itself: lengths to choose max_length from, documents cut into blocks, rows fitted by
+    data.too_long later.
+
+    transformers warns "Token indices sequence length is longer than the specified maximum
+    sequence length for this model" on such ids, meant for ids fed to the model as they are;
+    tunelab never feeds these, so the warning only alarmed users of runs that truncate.
+    `verbose=False` drops exactly it (with padding off it is the one message verbose governs)
+    and, unlike silencing transformers' logger, leaves the tokenizer's once-only flag unset: a
+    later call that really passes too-long ids still warns.
+    """
+    return tokenizer(*args, truncation=False, padding=False, verbose=False, **kwargs)

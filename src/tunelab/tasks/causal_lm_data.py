@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from tunelab.errors import ConfigError, DataError
+from tunelab.models.tokenizers import encode_uncut
 
 IGNORE = -100  # label of a token that is not trained (ignored by the cross-entropy)
 FORMATS = ("messages", "instruction", "prompt_completion", "text")
@@ -175,13 +176,14 @@ def _chat(tokenizer, messages: list[dict], generation_prompt: bool) -> str:
 
 def _ids(tokenizer, text: str) -> list[int]:
     # The template already holds BOS/markers; adding special tokens would double them.
-    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    # uncut: rows longer than max_length are fitted later (data.too_long)
+    return list(encode_uncut(tokenizer, text, add_special_tokens=False)["input_ids"])
 
 
 def _char_span_tokens(tokenizer, text: str, start: int, end: int) -> tuple[int, int]:
     """Token range whose characters start in [start, end): the fallback when token prefixes
     do not line up (a template whose prefix renders differently, or a merge across turns)."""
-    offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    offsets = encode_uncut(tokenizer, text, add_special_tokens=False, return_offsets_mapping=True)
     inside = [i for i, (s, _) in enumerate(offsets["offset_mapping"]) if start <= s < end]
     return (inside[0], inside[-1] + 1) if inside else (0, 0)
 
@@ -252,14 +254,14 @@ def render(
 
 def render_plain(prompt: str, completion: str, tokenizer) -> tuple[list[int], list[int]]:
     """prompt + completion + EOS without a chat template; only completion and EOS trained."""
-    p = list(tokenizer(prompt)["input_ids"])
+    p = list(encode_uncut(tokenizer, prompt)["input_ids"])
     c = _ids(tokenizer, completion) + [tokenizer.eos_token_id]
     return p + c, [IGNORE] * len(p) + c
 
 
 def render_text(text: str, tokenizer) -> tuple[list[int], list[int]]:
     """Continued pretraining: the text's ids (with BOS if the tokenizer adds one) + EOS, all trained."""
-    ids = list(tokenizer(text)["input_ids"]) + [tokenizer.eos_token_id]
+    ids = list(encode_uncut(tokenizer, text)["input_ids"]) + [tokenizer.eos_token_id]
     return ids, list(ids)
 
 

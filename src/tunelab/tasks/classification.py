@@ -20,6 +20,7 @@ from tunelab.data import (
 )
 from tunelab.data.batching import Features
 from tunelab.data.class_weights import balanced_weights, rare_class_warnings
+from tunelab.models.tokenizers import encode_uncut
 
 NAME = "classification"
 DEFAULT_METRIC = "f1_macro"
@@ -90,14 +91,14 @@ def load_data(cfg: RunConfig) -> TaskData:
 
 
 def featurize(split: TextSplit, tokenizer, max_length: int | None) -> Features:
-    """Tokenize without padding (batches pad dynamically); keep labels alongside."""
-    enc = tokenizer(
-        split.texts,
-        split.pairs,
-        truncation=max_length is not None,
-        max_length=max_length,
-        padding=False,
-    )
+    """Tokenize without padding (batches pad dynamically); keep labels alongside.
+    `max_length=None`: uncut, to measure lengths (run.py chooses max_length from them)."""
+    if max_length is None:
+        enc = encode_uncut(tokenizer, split.texts, split.pairs)
+    else:
+        enc = tokenizer(
+            split.texts, split.pairs, truncation=True, max_length=max_length, padding=False
+        )
     columns = {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
     return Features(columns=columns, labels=split.y)
 

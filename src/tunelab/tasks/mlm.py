@@ -17,6 +17,7 @@ from tunelab.config.schema import RunConfig
 from tunelab.data.batching import Features
 from tunelab.data.batching import collate as pad_collate
 from tunelab.errors import ConfigError, DataError
+from tunelab.models.tokenizers import encode_uncut
 from tunelab.tasks.classification import TaskData
 from tunelab.tasks.mlm_data import TextChunks, read_texts
 from tunelab.tasks.mlm_model import head_modules, keep_pooler, load_model
@@ -110,8 +111,6 @@ def featurize(split: TextChunks, tokenizer, max_length: int | None) -> MLMFeatur
 
     `max_length=None` returns one row per document instead (run.py measures lengths so).
     """
-    from tunelab.models.loading import quiet_transformers
-
     if tokenizer.mask_token_id is None:
         raise ConfigError(
             "task",
@@ -121,8 +120,8 @@ def featurize(split: TextChunks, tokenizer, max_length: int | None) -> MLMFeatur
     start, end = _boundary_ids(tokenizer)
     head = [start] if start is not None else []
     tail = [end] if end is not None else []
-    with quiet_transformers():  # documents longer than the model are fine: they are cut below
-        docs = tokenizer(split.texts, add_special_tokens=False, truncation=False)["input_ids"]
+    # documents longer than the model are fine: they are cut into blocks below
+    docs = encode_uncut(tokenizer, split.texts, add_special_tokens=False)["input_ids"]
     if max_length is None:
         rows = [head + ids + tail for ids in docs]
     else:

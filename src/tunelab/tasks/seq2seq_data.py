@@ -159,10 +159,10 @@ def hold_out(split: Seq2SeqSplit, size: float, seed: int) -> tuple[Seq2SeqSplit,
 def encode_targets(tokenizer, targets: list[str]) -> list[list[int]]:
     """Label ids per target: the tokenizer's own target encoding, minus a leading [CLS] for
     BERT-style tokenizers (see the module docstring); always ending in an end token."""
-    from tunelab.models.loading import quiet_transformers
+    from tunelab.models.tokenizers import encode_uncut
 
-    with quiet_transformers():  # long targets are fine here: they are cut to the limit later
-        ids = tokenizer(text_target=targets, truncation=False)["input_ids"]
+    # long targets are fine here: they are cut to the limit later
+    ids = encode_uncut(tokenizer, text_target=targets)["input_ids"]
     cls = tokenizer.cls_token_id
     if cls is not None and tokenizer.bos_token_id is None:
         ids = [x[1:] if x and x[0] == cls else x for x in ids]
@@ -174,10 +174,9 @@ def encode_targets(tokenizer, targets: list[str]) -> list[list[int]]:
 
 def encode_sources(tokenizer, sources: list[str], prefix: str) -> list[list[int]]:
     """Source ids with the tokenizer's special tokens, `prefix` put before every text."""
-    from tunelab.models.loading import quiet_transformers
+    from tunelab.models.tokenizers import encode_uncut
 
-    with quiet_transformers():
-        return tokenizer([prefix + s for s in sources], truncation=False)["input_ids"]
+    return encode_uncut(tokenizer, [prefix + s for s in sources])["input_ids"]  # cut later
 
 
 def cut(ids: list[int], limit: int, end: int | None) -> list[int]:

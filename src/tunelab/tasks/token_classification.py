@@ -18,6 +18,7 @@ from tunelab.config.schema import DataConfig, RunConfig
 from tunelab.data import LabelSpace, read_table, require_columns
 from tunelab.data.batching import Features
 from tunelab.errors import DataError, ModelSourceError
+from tunelab.models.tokenizers import encode_uncut
 from tunelab.tasks.classification import TaskData
 
 NAME = "token-classification"
@@ -198,12 +199,10 @@ def encode_words(tokenizer, words: list[list[str]], max_length: int | None):
             f"{type(tokenizer).__name__} is a slow tokenizer; token classification needs a fast "
             "one (it maps sub-tokens to words)",
         )
+    if max_length is None:  # uncut: lengths to choose max_length from
+        return encode_uncut(tokenizer, words, is_split_into_words=True)
     return tokenizer(
-        words,
-        is_split_into_words=True,
-        truncation=max_length is not None,
-        max_length=max_length,
-        padding=False,
+        words, is_split_into_words=True, truncation=True, max_length=max_length, padding=False
     )
 
 
