@@ -121,6 +121,28 @@ def test_a_folder_without_a_head_exports_the_weights_it_was_checked_with(tiny_mo
     assert rec["check"]["passed"] and rec["check"]["max_abs_diff"] <= 1e-4
 
 
+def test_onnx_of_rows_as_long_as_the_model_takes(tiny_model):
+    """Held-out rows at the model's position limit (128 here): the traced example must not
+    grow past them (a padding column made 129 positions, and both exporters failed)."""
+    from tunelab.export.onnx import example_inputs, verified_onnx
+    from tunelab.export.source import Source
+    from tunelab.export.verify import Heldout
+
+    src = Source.open(tiny_model)
+    src.__dict__["held"] = Heldout("long rows", texts=[" ".join(["film"] * 126), "a short film"])
+    try:
+        assert src.feeds()["input_ids"].shape == (2, 128)
+        path, figures = verified_onnx(src)
+        assert figures["exporter"] == "torchscript" and figures["max_abs_diff"] <= 1e-4
+    finally:
+        src.close()
+    example = example_inputs(src.feeds())
+    assert example["input_ids"].shape == (2, 16)
+    assert example["attention_mask"][0].all() and example["attention_mask"][1, -1] == 0
+    tiny = example_inputs({k: v[:1, :1] for k, v in src.feeds().items()})
+    assert tiny["input_ids"].shape == (2, 3) and not tiny["token_type_ids"].any()
+
+
 def test_quiet_exporter_drops_only_the_torchvision_lines():
     import logging
 

@@ -70,15 +70,22 @@ def _logits_module(model):
 
 
 def example_inputs(feeds: dict[str, np.ndarray], pad_id: int = 0) -> dict[str, np.ndarray]:
-    """Two rows of at least 3 tokens, each ending in a padded position (mask 0), so neither
-    exporter treats batch or sequence as constant, nor the attention mask as all ones."""
-    example = {k: np.repeat(v[:2], 2, axis=0)[:2] for k, v in feeds.items()}
-    if example["input_ids"].shape[1] < 2:
-        example = {k: np.pad(v, ((0, 0), (0, 1)), constant_values=1) for k, v in example.items()}
+    """The traced example: two rows of 3 to 16 tokens, the second ending in a padded position
+    (mask 0), so neither exporter treats batch or sequence as constant, nor the attention
+    mask as all ones. Never wider than the held-out rows, which fit the model's positions."""
+    rows = {k: np.repeat(v[:2], 2, axis=0)[:2] for k, v in feeds.items()}  # (2, T)
+    width = rows["input_ids"].shape[1]
+    if width < 3:  # too short for symbolic dims: extend with real tokens
+        fill = {"token_type_ids": 0}
+        rows = {
+            k: np.pad(v, ((0, 0), (0, 3 - width)), constant_values=fill.get(k, 1))
+            for k, v in rows.items()
+        }
+    rows = {k: np.ascontiguousarray(v[:, :16]) for k, v in rows.items()}
     pad = {"input_ids": pad_id, "attention_mask": 0}
-    return {
-        k: np.pad(v, ((0, 0), (0, 1)), constant_values=pad.get(k, 0)) for k, v in example.items()
-    }
+    for k, v in rows.items():
+        v[1, -1] = pad.get(k, 0)
+    return rows
 
 
 @contextlib.contextmanager
