@@ -124,31 +124,21 @@ def write_onnx(model, feeds: dict[str, np.ndarray], path: Path, exporter: str = 
     example = example_inputs(feeds, pad_id)
     args = tuple(torch.from_numpy(example[k]) for k in names)
     module = _logits_module(model)
+    common = {"input_names": names, "output_names": ["logits"], "opset_version": OPSET}
     with _quiet_exporter():
         if exporter == "torchscript":
             with torch.inference_mode():
                 per_token = module(*args).ndim == 3  # (B, T, C), else (B, C)
             axes = {k: {0: "batch", 1: "sequence"} for k in names}
             axes["logits"] = {0: "batch", 1: "sequence"} if per_token else {0: "batch"}
-            torch.onnx.export(
-                module,
-                args,
-                str(path),
-                input_names=names,
-                output_names=["logits"],
-                opset_version=OPSET,
-                dynamo=False,
-                dynamic_axes=axes,
-            )
+            torch.onnx.export(module, args, str(path), **common, dynamo=False, dynamic_axes=axes)
             return
         batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
         torch.onnx.export(
             module,
             args,
             str(path),
-            input_names=names,
-            output_names=["logits"],
-            opset_version=OPSET,
+            **common,
             dynamo=True,
             dynamic_shapes={k: {0: batch, 1: seq} for k in names},
             external_data=False,
