@@ -5,30 +5,12 @@
 
 from __future__ import annotations
 
-import re
-import types
-import typing
-
 from pydantic import BaseModel
 
+from tunelab.config.keys import default_text, tag_of
+from tunelab.config.keys import section_models as _models  # noqa: F401  (tunelab.search)
+from tunelab.config.keys import type_name as _type
 from tunelab.config.schema import RunConfig
-
-
-def _type(annotation) -> str:
-    text = str(annotation).replace("typing.", "").replace("<class '", "").replace("'>", "")
-    text = re.sub(r"Annotated\[(.*), FieldInfo\(.*?\)\]", r"\1", text)  # search.space
-    return re.sub(r"tunelab\.config\.\w+\.", "", text)
-
-
-def _models(annotation) -> list[type[BaseModel]]:
-    """The config sections an annotation holds: `X`, `X | None`, or a union of sections."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    if typing.get_origin(annotation) is typing.Annotated:
-        return _models(typing.get_args(annotation)[0])
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        return [m for a in typing.get_args(annotation) for m in _models(a)]
-    return []
 
 
 def _rows(model: type[BaseModel], prefix: str = "") -> list[str]:
@@ -41,7 +23,7 @@ def _rows(model: type[BaseModel], prefix: str = "") -> list[str]:
             continue
         if len(sections) > 1:  # one of several sections, picked by its `name`
             for section in sections:
-                tag = section.model_fields["name"].annotation.__args__[0]
+                tag = tag_of(section)[1]
                 rows.append(
                     f"| **`{prefix}{name}` with `name: {tag}`** | | | {section.__doc__ or ''} |"
                 )
@@ -51,12 +33,7 @@ def _rows(model: type[BaseModel], prefix: str = "") -> list[str]:
                     if f"`{prefix}{name}.name`" not in r
                 ]
             continue
-        if field.is_required():
-            default = "required"
-        elif field.default_factory is not None:
-            default = repr(field.default_factory())
-        else:
-            default = repr(field.default)
+        default = default_text(field)
         cells = [f"`{prefix}{name}`", f"`{_type(ann)}`", f"`{default}`", field.description or ""]
         rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return rows
