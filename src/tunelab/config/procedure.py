@@ -6,9 +6,12 @@ the task's loss on a batch. See training/procedures/ for what each does.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from tunelab.config.data import DataConfig, check_text_pair
 
 PROCEDURES = ("standard", "distill", "multitask", "adversarial", "continual")
 
@@ -109,11 +112,41 @@ class ContinualProcedure(_Strict):
         return self
 
 
+_TASK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")  # a folder name and a module key
+
+
+class TaskDataConfig(DataConfig):
+    """A multitask entry's `data:` section: a `data:` section without the prepare stage."""
+
+    prepare: None = Field(
+        None, description="not with procedure multitask: prepare each task's data first"
+    )
+
+    @field_validator("prepare", mode="before")
+    @classmethod
+    def _no_prepare(cls, value: object) -> None:
+        if value is not None:
+            raise ValueError(
+                "not supported with procedure multitask; prepare each task's data first "
+                "(`tunelab data prepare`) and point train/validation at the result"
+            )
+        return None
+
+
 class MultitaskEntry(_Strict):
     name: str = Field(description="short name used in metrics (e.g. sst2)")
     task: Literal["classification", "token-classification"]
-    data: dict = Field(description="a data: section for this task (train, validation, columns)")
+    data: TaskDataConfig = Field(
+        description="a data: section for this task (train, validation, columns)"
+    )
     weight: float = Field(1.0, gt=0, description="loss weight")
+
+    @model_validator(mode="after")
+    def _check(self) -> MultitaskEntry:
+        if not _TASK_NAME.match(self.name):
+            raise ValueError(f"name: letters, digits, '_' and '-' only, got {self.name!r}")
+        check_text_pair(self.data, self.task)
+        return self
 
 
 class MultitaskProcedure(_Strict):
@@ -130,6 +163,23 @@ class MultitaskProcedure(_Strict):
     )
     temperature: float = Field(2.0, ge=1, description="sampling: temperature; p ~ size^(1/T)")
 
+    @model_validator(mode="after")
+    def _check(self) -> MultitaskProcedure:
+        seen: set[str] = set()
+        for i, entry in enumerate(self.tasks):
+            if entry.name in seen:
+                raise ValueError(f"tasks.{i}.name: two tasks share this name, got {entry.name!r}")
+            seen.add(entry.name)
+        return self
+
+
+PROCEDURE_CLASSES: dict[str, type[BaseModel]] = {
+    "standard": StandardProcedure,
+    "distill": DistillProcedure,
+    "multitask": MultitaskProcedure,
+    "adversarial": AdversarialProcedure,
+    "continual": ContinualProcedure,
+}
 
 Procedure = Annotated[
     StandardProcedure
