@@ -9,7 +9,7 @@ character of `string.punctuation` (ASCII only: "–", "’", "€" stay, and "Br
 whitespace. A prediction is scored against each gold answer and keeps the best, for EM and
 F1 separately. F1 is the bag-of-tokens F1 of the normalised strings; when they share no token
 it is 0, even if both normalise to nothing (v1.1's rule; the v2.0 script and
-`evaluation/text_metrics.py` give 1.0 there). A question without a prediction scores 0 and
+`metrics/text.py` give 1.0 there). A question without a prediction scores 0 and
 still counts in the average.
 
 Written by hand (20 lines of the official script) rather than taken from `evaluate`, which
