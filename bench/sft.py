@@ -62,7 +62,7 @@ def _source():
 def eval_answers(model, tokenizer, dev_file: Path) -> dict:
     """Loss/perplexity on the validation answers, the same scorer for every variant."""
     from tunelab.config.schema import DataConfig
-    from tunelab.evaluation.causal_lm import score_lm_features
+    from tunelab.evaluation.scoring.causal_lm import score_lm_features
     from tunelab.tasks import causal_lm
 
     split = causal_lm.read_split("dev", str(dev_file), DataConfig(train=str(dev_file)))

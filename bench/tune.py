@@ -24,8 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine_info, save  # noqa: E402
 
-from tunelab.kfold import format_folds_table  # noqa: E402
-from tunelab.search_report import format_search_table  # noqa: E402
+from tunelab.runs.kfold import format_folds_table  # noqa: E402
+from tunelab.runs.search_report import format_search_table  # noqa: E402
 
 TUNE_CMD = "OMP_NUM_THREADS=1 tunelab tune examples/sst2_tune.yaml --trials 5 --output {out}"
 FOLDS_CMD = (

@@ -1,6 +1,6 @@
 """The `tunelab` command as a user runs it: help, one-line errors, the happy path, the run dir.
 
-Most calls go through `tunelab.cli.main` in-process for speed; a few run the real command in a
+Most calls go through `tunelab.cli.commands.main` in-process for speed; a few run the real command in a
 subprocess to prove exit codes and that no traceback reaches the terminal.
 """
 
@@ -19,7 +19,7 @@ import pytest
 import yaml
 from conftest import tiny_config, toy_rows
 
-from tunelab.cli import main
+from tunelab.cli.commands import main
 
 COMMANDS = ["train", "predict", "eval", "models"]
 # DESIGN.md "A run directory holds": exactly these, nothing half written.

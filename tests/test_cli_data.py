@@ -9,7 +9,7 @@ import pytest
 import yaml
 from conftest import SHARED_DATASETS, write_jsonl
 
-from tunelab.cli import main
+from tunelab.cli.commands import main
 
 SST2 = SHARED_DATASETS / "sst2" / "train.jsonl"
 

@@ -89,7 +89,7 @@ def test_mean_and_std_of_every_numeric_metric(kfold):
 
 
 def test_cli_prints_the_fold_table(kfold, capsys):
-    from tunelab.kfold import format_folds_table
+    from tunelab.runs.kfold import format_folds_table
 
     _, _, summary = kfold
     table = format_folds_table(summary)

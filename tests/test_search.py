@@ -129,7 +129,7 @@ def test_space_spec_errors_name_the_path(tiny_model, toy_data, tmp_path):
 def test_cli_tune_prints_the_table(tiny_model, toy_data, tmp_path, capsys):
     import yaml
 
-    from tunelab.cli import main
+    from tunelab.cli.commands import main
 
     cfg = _config(tiny_model, toy_data, tmp_path / "s", pruner="none")
     cfg["train"].update(max_steps=5, eval_steps=5)

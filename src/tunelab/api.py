@@ -33,11 +33,11 @@ def train(
 ) -> dict[str, Any]:
     """Fine-tune as the config says; return the results (also written to results.json).
     With `train.folds: k`, k-fold cross-validation: returns what folds.json holds."""
-    from tunelab.run import run_training
+    from tunelab.runs.train import run_training
 
     cfg = _as_config(config, overrides)
     if cfg.train.folds is not None:
-        from tunelab.kfold import run_kfold
+        from tunelab.runs.kfold import run_kfold
 
         return run_kfold(cfg, overwrite=overwrite, resume=resume)
     return run_training(cfg, overwrite=overwrite, resume=resume)
@@ -56,7 +56,7 @@ def tune(
     """Hyperparameter search over the config's `search:` space (Optuna): up to `trials`
     runs under `output` (default: the config's output), best_config.yaml of the best one.
     Returns what search.json holds."""
-    from tunelab.search import run_search
+    from tunelab.runs.search import run_search
 
     return run_search(
         _as_config(config, overrides),
@@ -77,7 +77,7 @@ def predict(
 
     trained = load_trained(model)
     if trained.task == "token-classification":
-        from tunelab.evaluation.ner import predict_entities
+        from tunelab.evaluation.scoring.entities import predict_entities
 
         return predict_entities(trained, texts)
     if trained.task != "classification":
@@ -87,7 +87,7 @@ def predict(
             f"{model}: a '{trained.task}' model does not label texts; use it as `model:` of a "
             "classification or token-classification run"
         )
-    from tunelab.evaluation.inference import predict_texts
+    from tunelab.inference.forward import predict_texts
 
     return predict_texts(trained, texts, pairs, batch_size)
 
@@ -103,7 +103,7 @@ def evaluate(
     batch_size: int = 64,
 ) -> dict[str, Any]:
     """`{split: metrics}` of a trained model on a labelled file (columns default to training's)."""
-    from tunelab.evaluation.evaluate import evaluate_file
+    from tunelab.evaluation.scoring.classification import evaluate_file
     from tunelab.methods.loading import load_trained
 
     trained = load_trained(model)
@@ -133,7 +133,7 @@ def evaluate_report(
     ./eval-<data stem>/) and returns report.json's content. `options`: batch_size, text,
     text_pair, label, generate_rows, generation, min_slice_rows, write (see
     evaluation/eval_report.evaluate_report)."""
-    from tunelab.evaluation.eval_report import evaluate_report as run_report
+    from tunelab.evaluation.report.build import evaluate_report as run_report
 
     return run_report(
         model,
@@ -162,9 +162,9 @@ def robustness(
     **settings,
 ) -> dict[str, Any]:
     """Accuracy of a trained classifier under typo / synonym / word-drop / greedy synonym
-    attacks on the first `rows` rows of a labelled file (see evaluation/robustness.py);
+    attacks on the first `rows` rows of a labelled file (see evaluation/robustness/attack.py);
     `settings`: rate, budget, candidates."""
-    from tunelab.evaluation.robustness import robustness_file
+    from tunelab.evaluation.robustness.attack import robustness_file
     from tunelab.methods.loading import load_trained
 
     if not Path(data).exists():
@@ -226,7 +226,7 @@ def generate(
     """Completions from a causal LM (see load_causal_lm), chat-templated; stops at the end of
     the model's turn or a stop string. Settings as in generation_config, e.g.
     `generate("runs/chat-sft", ["Hi"], max_new_tokens=64, temperature=0.7, stop=["\n\n"])`."""
-    from tunelab.evaluation.generation import complete
+    from tunelab.inference.generation import complete
 
     gen = generation_config(model, generation, **settings)
     lm, tokenizer = load_causal_lm(model)

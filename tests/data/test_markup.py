@@ -10,7 +10,7 @@ from conftest import tiny_config, toy_rows, write_jsonl
 
 from tunelab.config.load import validate_config
 from tunelab.errors import ConfigError
-from tunelab.run import _prepared
+from tunelab.runs.train import _prepared
 
 MARKED = {  # issue 13: review text as scraped
     "It&#039;s a great film.<br /><br />Loved it": "It's a great film.\n\nLoved it",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tunelab.evaluation.calibration import calibration, confident_mistakes, plot_reliability
+from tunelab.evaluation.report.calibration import calibration, confident_mistakes, plot_reliability
 
 
 def test_calibration_hand_computed():

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tunelab.errors import DataError
-from tunelab.evaluation.diagnosis import (
+from tunelab.evaluation.diagnosis.diagnose import (
     diagnose,
     diagnose_run,
     plot_diagnosis,

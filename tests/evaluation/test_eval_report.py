@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 from conftest import toy_ner_rows, toy_rows, write_jsonl
 
-from tunelab import api, cli
+from tunelab import api
+from tunelab import cli
 from tunelab.errors import ConfigError
-from tunelab.evaluation.eval_report import evaluate_report, row_outputs
-from tunelab.evaluation.ner import evaluate_token_file
+from tunelab.evaluation.report.build import evaluate_report, row_outputs
+from tunelab.evaluation.scoring.entities import evaluate_token_file
 from tunelab.methods.loading import load_trained, write_meta
 
 
@@ -207,7 +208,7 @@ def test_mlm_rows_reproduce_the_masked_lm_score(tiny_model, tmp_path) -> None:
     import torch
     from transformers import BertConfig, BertForMaskedLM
 
-    from tunelab.evaluation.mlm import score_mlm_features
+    from tunelab.evaluation.scoring.mlm import score_mlm_features
     from tunelab.tasks import mlm
 
     torch.manual_seed(0)
@@ -250,8 +251,8 @@ def test_causal_lm_report_against_a_base_model(tiny_llama, alpaca, tmp_path) -> 
 
 
 def test_label_metric_fns_equal_classification_metrics_on_resamples() -> None:
-    from tunelab.evaluation.metrics import classification_metrics
-    from tunelab.evaluation.rows_label import multi_label_metric_fn, single_label_metric_fn
+    from tunelab.evaluation.report.rows_label import multi_label_metric_fn, single_label_metric_fn
+    from tunelab.metrics.classification import classification_metrics
 
     rng = np.random.default_rng(0)
     names = ["a", "b", "c", "d"]

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from tunelab.config.load import validate_config
-from tunelab.evaluation.base_compare import base_scores
+from tunelab.evaluation.baselines.base_model import base_scores
 from tunelab.evaluation.scoring import scorer
 from tunelab.tasks import causal_lm
 

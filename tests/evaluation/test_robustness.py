@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 from conftest import tiny_config
 
-from tunelab import api, cli
+from tunelab import api
+from tunelab import cli
 from tunelab.data.thesaurus import Thesaurus
-from tunelab.evaluation import perturb
-from tunelab.evaluation.robustness import attack_rows, format_table
+from tunelab.evaluation.robustness import perturb
+from tunelab.evaluation.robustness.attack import attack_rows, format_table
 
 SENT = "the actors deliver wonderful performances in this charming and clever little movie"
 

@@ -1,4 +1,4 @@
-"""Per-row outputs of generative models (evaluation/rows_generate.py, text_rows.py) and the
+"""Per-row outputs of generative models (evaluation/report/rows_generate.py, text_rows.py) and the
 report's generation section (generation_report.py): perplexity from kept per-row NLL against
 the model computed row by row, subsets against the same rows scored alone, corpus BLEU/chrF
 from kept statistics against sacrebleu on the strings, length statistics, rows without an
@@ -14,11 +14,11 @@ import pytest
 import torch
 from conftest import write_jsonl
 
-from tunelab.evaluation.generation_report import generation_html, most_different
-from tunelab.evaluation.rows_generate import _length_stats, causal_lm_rows, seq2seq_rows
-from tunelab.evaluation.text_metrics import text_metrics
-from tunelab.evaluation.text_rows import text_rows
+from tunelab.evaluation.report.generation import generation_html, most_different
+from tunelab.evaluation.report.rows_generate import _length_stats, causal_lm_rows, seq2seq_rows
 from tunelab.methods.loading import TrainedModel
+from tunelab.metrics.text import text_metrics
+from tunelab.metrics.text_rows import text_rows
 
 GEN = {"max_new_tokens": 6}
 
@@ -77,7 +77,7 @@ def test_perplexity_is_token_weighted_over_rows(tiny_lm, dev_rows, tmp_path):
     )
     assert out.metrics["loss"] == pytest.approx(nll / count, rel=1e-5)
     # the packed path `tunelab eval` used before gives the same number
-    from tunelab.evaluation.evaluate import evaluate_file
+    from tunelab.evaluation.scoring.classification import evaluate_file
 
     assert evaluate_file(trained, path)["perplexity"] == pytest.approx(
         out.metrics["perplexity"], rel=1e-4
@@ -202,8 +202,8 @@ def tiny_bart():
 
 
 def test_seq2seq_rows(tiny_bart, tmp_path):
-    from tunelab.evaluation.evaluate import read_eval_split
-    from tunelab.evaluation.seq2seq import target_loss
+    from tunelab.evaluation.scoring.classification import read_eval_split
+    from tunelab.evaluation.scoring.seq2seq import target_loss
     from tunelab.tasks.seq2seq import featurize
 
     rng = np.random.default_rng(0)

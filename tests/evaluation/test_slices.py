@@ -8,8 +8,8 @@ import pytest
 from conftest import write_jsonl
 
 from tunelab.errors import DataError
-from tunelab.evaluation.rows import RowOutputs
-from tunelab.evaluation.slices import MISSING, read_groups, slice_metrics
+from tunelab.evaluation.report.rows import RowOutputs
+from tunelab.evaluation.report.slices import MISSING, read_groups, slice_metrics
 
 
 def _outputs(name: str, correct: list[bool], loss: list[float]) -> RowOutputs:

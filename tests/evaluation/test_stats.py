@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from tunelab.evaluation.stats import _p_value, bootstrap_ci, mcnemar, paired_test
+from tunelab.metrics.stats import _p_value, bootstrap_ci, mcnemar, paired_test
 
 
 def accuracy_fn(correct):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tunelab.evaluation import text_metrics as tm
+from tunelab.metrics import text as tm
 
 
 def test_squad_normalization():

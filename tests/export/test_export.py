@@ -231,7 +231,7 @@ def test_misfit_formats_and_existing_folders_are_refused(cls_run, tmp_path):  # 
 
 
 def test_cli_misfit_prints_one_line(cls_run, capsys):  # noqa: F811
-    from tunelab.cli import main
+    from tunelab.cli.commands import main
 
     assert main(["export", str(cls_run), "--format", "gguf"]) != 0
     err = capsys.readouterr().err.strip()
@@ -239,7 +239,7 @@ def test_cli_misfit_prints_one_line(cls_run, capsys):  # noqa: F811
 
 
 def test_cli_exports_two_formats_into_subfolders_as_json(cls_run, tmp_path, capsys):  # noqa: F811
-    from tunelab.cli import main
+    from tunelab.cli.commands import main
 
     out = tmp_path / "both"
     assert (
@@ -315,7 +315,7 @@ def test_token_classification_int8_metric_matches_the_runs_own(tiny_model, tmp_p
 
 
 def test_help_has_examples(capsys):
-    from tunelab.cli import main
+    from tunelab.cli.commands import main
 
     with pytest.raises(SystemExit) as exc:
         main(["export", "--help"])

@@ -10,7 +10,7 @@ import pytest
 import torch
 from conftest import POS
 
-from tunelab.cli import main as cli
+from tunelab.cli.commands import main as cli
 from tunelab.errors import ConfigError, RunDirError
 from tunelab.interpret.explain import explain
 from tunelab.interpret.global_importance import global_importance

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tunelab.cli import main
+from tunelab.cli.commands import main
 from tunelab.serving.auth import api_keys, authorized
 from tunelab.serving.registry import parse_spec
 

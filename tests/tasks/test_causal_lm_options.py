@@ -35,7 +35,7 @@ def _split(path, **data):
 
 def test_packed_and_unpacked_score_the_same(alpaca, model_and_tokenizer):
     """Isolation check: if packed examples saw each other, the packed loss would differ."""
-    from tunelab.evaluation.causal_lm import score_lm_features
+    from tunelab.evaluation.scoring.causal_lm import score_lm_features
 
     model, tok = model_and_tokenizer
     _, dev = alpaca
@@ -108,7 +108,7 @@ def test_run_reports_base_few_shot_and_generation_samples(tiny_llama, alpaca, tm
 
 def test_generation_finish_reasons_and_stop_strings(model_and_tokenizer):
     from tunelab.config.generation import GenerationConfig
-    from tunelab.evaluation.generation import complete
+    from tunelab.inference.generation import complete
 
     model, tok = model_and_tokenizer
     prompts = ["Name a colour.", "Count to three."]
@@ -134,7 +134,7 @@ def test_generation_settings_are_validated_by_name(tiny_llama):
 
 
 def test_cli_generation_flags(tiny_llama, capsys):
-    from tunelab.cli import _generation, _parser, main
+    from tunelab.cli.commands import _generation, _parser, main
 
     args = _parser().parse_args(
         ["generate", str(tiny_llama), "--prompt", "hi", "--stop", "\\n\\nUser:", "--num-beams", "2"]

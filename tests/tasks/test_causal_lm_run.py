@@ -67,7 +67,7 @@ def test_bad_rows_name_file_and_row(tiny_llama, tmp_path):
 def test_chat_streams_and_keeps_history():
     from tunelab.api import load_causal_lm
     from tunelab.config.generation import GenerationConfig
-    from tunelab.evaluation.generation import chat_loop
+    from tunelab.inference.generation import chat_loop
 
     model, tokenizer = load_causal_lm("smollm2-135m-instruct")
     said = iter(["What is the capital of France?", "/reset", "/exit", "never read"])

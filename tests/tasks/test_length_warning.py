@@ -1,4 +1,4 @@
-"""Tokenizing uncut to measure lengths (run.py: `task.featurize(train, tokenizer, None)`) or
+"""Tokenizing uncut to measure lengths (runs/train.py: `task.featurize(train, tokenizer, None)`) or
 to cut later must not print transformers' "Token indices sequence length is longer than the
 specified maximum sequence length" warning: tunelab truncates everything it feeds the model.
 A real too-long call afterwards still warns."""

@@ -14,7 +14,7 @@ from conftest import write_jsonl
 
 from tunelab.config.schema import DataConfig
 from tunelab.errors import DataError
-from tunelab.evaluation.mlm import score_mlm_features
+from tunelab.evaluation.scoring.mlm import score_mlm_features
 from tunelab.models.sources import resolve_model
 from tunelab.tasks import mlm
 
@@ -100,7 +100,7 @@ def test_featurize_cuts_documents_into_framed_blocks(tok):
     inner = [t for b in blocks for t in b[1:-1] if t != tok.sep_token_id]
     expected = [t for d in docs for t in tok(d, add_special_tokens=False)["input_ids"]]
     assert inner == expected  # every token, in order, nothing else
-    per_doc = mlm.featurize(split, tok, None)  # run.py measures lengths so
+    per_doc = mlm.featurize(split, tok, None)  # runs/train.py measures lengths so
     assert len(per_doc) == 25 and per_doc.lengths[0] == len(tok(docs[0])["input_ids"])
 
 

@@ -17,7 +17,7 @@ from conftest import SHARED_DATASETS, minilm_dir, tiny_bart_model, word_tokenize
 from tunelab import api
 from tunelab.config.schema import DataConfig, RunConfig
 from tunelab.errors import ConfigError, DataError
-from tunelab.evaluation.seq2seq import generate_texts
+from tunelab.evaluation.scoring.seq2seq import generate_texts
 from tunelab.methods.loading import load_trained
 from tunelab.tasks import seq2seq
 

@@ -16,7 +16,7 @@ from tunelab.config.schema import RunConfig
 from tunelab.data import LabelSpace
 from tunelab.data.batching import collate
 from tunelab.errors import DataError
-from tunelab.evaluation.ner import (
+from tunelab.evaluation.scoring.entities import (
     bio_entities,
     entity_metrics,
     evaluate_token_file,

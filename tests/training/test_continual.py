@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from tunelab import api
 from tunelab.config.load import validate_config
 from tunelab.errors import DataError
-from tunelab.forgetting import continual_setup
+from tunelab.runs.continual import continual_setup
 from tunelab.tasks import get_task
 
 ANIMALS = ["cat", "dog", "horse", "cow", "bird", "fish"]

@@ -9,11 +9,11 @@ import yaml
 from conftest import toy_ner_files, toy_rows, write_jsonl
 
 from tunelab import api
-from tunelab.cli import main
+from tunelab.cli.commands import main
 from tunelab.config import load_config
 from tunelab.data.batching import Features
 from tunelab.errors import ConfigError, ModelSourceError
-from tunelab.multitask_run import format_multitask_table
+from tunelab.runs.multitask import format_multitask_table
 from tunelab.training.procedures import multitask as mt
 
 

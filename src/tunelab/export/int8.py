@@ -145,7 +145,7 @@ def task_metric(src: Source, held, feeds: dict[str, np.ndarray], logits: np.ndar
     """Accuracy and macro F1 (classification) or entity P/R/F1 (token classification)."""
     labels = src.trained.labels
     if src.task == "token-classification":
-        from tunelab.evaluation.ner import entity_metrics
+        from tunelab.evaluation.scoring.entities import entity_metrics
         from tunelab.tasks.token_classification import first_subtokens
 
         tok, gold, pred = src.trained.tokenizer, [], []
@@ -158,7 +158,7 @@ def task_metric(src: Source, held, feeds: dict[str, np.ndarray], logits: np.ndar
             pred.append([labels.names[int(j)] for j in logits[i, pos].argmax(-1)])
         m = entity_metrics(gold, pred)
         return {k: round(m[k], 4) for k in ("precision", "recall", "f1", "accuracy")}
-    from tunelab.evaluation.metrics import classification_metrics
+    from tunelab.metrics.classification import classification_metrics
 
     m = classification_metrics(np.asarray(held.gold), logits.argmax(-1), labels.names)
     return {k: round(m[k], 4) for k in ("accuracy", "f1_macro")}

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from tunelab.evaluation.plots import save_png
+from tunelab.evaluation.run_report.plots import save_png
 from tunelab.interpret.attention import select_indices
 
 LABEL_ALL_MAX = 40  # rollout: up to this many tokens every one is labelled, beyond thinned

@@ -132,7 +132,7 @@ def prepare_tokens(
     score_kind: str = "log_odds",
 ) -> Prepared:
     """NER: one unit per predicted entity, or for `word` alone; `target` names a tag."""
-    from tunelab.evaluation.ner import bio_entities, split_words
+    from tunelab.evaluation.scoring.entities import bio_entities, split_words
     from tunelab.tasks.token_classification import first_subtokens
 
     tok, names = subject.tokenizer, list(subject.labels.names)

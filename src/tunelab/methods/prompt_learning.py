@@ -81,7 +81,7 @@ def apply(model, cfg: MethodConfig, task: str = "classification", head: list[str
     from peft import PrefixTuningConfig, PromptTuningConfig, PromptTuningInit
 
     why = refusal(cfg, task, model.config)
-    if why is not None:  # run.py refused before loading; other callers land here
+    if why is not None:  # runs/train.py refused before loading; other callers land here
         raise ConfigError("method.name", why, cfg.name, has_value=True)
     common = {"task_type": task_type(task), "num_virtual_tokens": cfg.num_virtual_tokens}
     if cfg.name == "prefix":

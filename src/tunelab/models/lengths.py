@@ -1,7 +1,7 @@
 """How many tokens a model takes, and how long to make a run's sequences from its data.
 
 Both sit below tasks and training: a task's own `choose_max_length` (seq2seq) and the run's
-default (run.py) use them, and neither may import training.
+default (runs/train.py) use them, and neither may import training.
 """
 
 from __future__ import annotations

@@ -123,10 +123,10 @@ def _runner(served, micro_batch: int | None):
         return max(1, min(len(texts), micro_batch))
 
     if served.kind == "entities":
-        from tunelab.evaluation.ner import predict_entities
+        from tunelab.evaluation.scoring.entities import predict_entities
 
         return lambda texts, pairs: predict_entities(trained, texts, batch_size=size(texts))
-    from tunelab.evaluation.inference import predict_texts
+    from tunelab.inference.forward import predict_texts
 
     return lambda texts, pairs: predict_texts(trained, texts, pairs, batch_size=size(texts))
 

@@ -92,7 +92,7 @@ def load_data(cfg: RunConfig) -> TaskData:
 
 def featurize(split: TextSplit, tokenizer, max_length: int | None) -> Features:
     """Tokenize without padding (batches pad dynamically); keep labels alongside.
-    `max_length=None`: uncut, to measure lengths (run.py chooses max_length from them)."""
+    `max_length=None`: uncut, to measure lengths (runs/train.py chooses max_length from them)."""
     if max_length is None:
         enc = encode_uncut(tokenizer, split.texts, split.pairs)
     else:

@@ -109,7 +109,7 @@ def featurize(split: TextChunks, tokenizer, max_length: int | None) -> MLMFeatur
     """Token blocks of `max_length`: documents joined with [SEP], cut, each block wrapped in
     [CLS] ... [SEP] (the last block may be shorter).
 
-    `max_length=None` returns one row per document instead (run.py measures lengths so).
+    `max_length=None` returns one row per document instead (runs/train.py measures lengths so).
     """
     if tokenizer.mask_token_id is None:
         raise ConfigError(

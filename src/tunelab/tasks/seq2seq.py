@@ -5,7 +5,7 @@ or an encoder-only checkpoint (BERT family, e.g. the packaged `all-minilm-l6-v2`
 warm-started into an EncoderDecoderModel ("BERT2BERT", Rothe et al. 2020): the decoder copies
 the encoder's weights and gets new cross-attention, as no pretrained seq2seq model is at hand
 offline. Training is teacher-forced cross-entropy on the target tokens; evaluation adds
-generation and BLEU/chrF/ROUGE/exact match (evaluation/seq2seq.py).
+generation and BLEU/chrF/ROUGE/exact match (evaluation/scoring/seq2seq.py).
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def load_data(cfg: RunConfig) -> TaskData:
 def featurize(split: Seq2SeqSplit, tokenizer, max_length: int | None) -> Features:
     """Source ids (input_ids, attention_mask) and label ids per row.
 
-    `max_length=None` returns the source ids only (run.py measures lengths so). Otherwise
+    `max_length=None` returns the source ids only (runs/train.py measures lengths so). Otherwise
     sources are cut to max_length and targets to the target limit (data.max_target_length or
     chosen from the training targets); training rows over a limit are cut or dropped as
     data.too_long says, evaluation rows are always cut (every row is scored), and a count

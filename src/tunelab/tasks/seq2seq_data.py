@@ -190,7 +190,7 @@ def cut(ids: list[int], limit: int, end: int | None) -> list[int]:
 
 def target_limit(settings: Seq2SeqSettings, tokenizer) -> int:
     """data.max_target_length, else the 99th percentile of training target lengths (chosen
-    once per run and printed like run.py's other defaults), else the tokenizer's limit."""
+    once per run and printed like runs/train.py's other defaults), else the tokenizer's limit."""
     from tunelab.models.lengths import choose_max_length, model_max_length
 
     model_max = model_max_length(tokenizer, None)

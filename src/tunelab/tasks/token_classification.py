@@ -43,7 +43,7 @@ class TokenSplit:
 
     @property
     def y(self) -> list[list[int]]:
-        """The tags, under the name run.py passes to `class_weights` for every task."""
+        """The tags, under the name runs/train.py passes to `class_weights` for every task."""
         return self.tags
 
 

@@ -1,0 +1,372 @@
+"""One fine-tuning run from a validated config to a run directory (see DESIGN.md).
+
+Sits above `training` and `evaluation` and wires them: training never imports evaluation,
+so the loop gets its validation scoring as a callback from here.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tunelab.atomic import atomic_dir, atomic_write_json, atomic_write_text
+from tunelab.config import RunConfig
+from tunelab.models import lengths as model_lengths
+from tunelab.training import defaults
+from tunelab.training.rundir import prepare_run_dir
+
+
+def library_versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    import tunelab
+
+    out = {"tunelab": tunelab.__version__, "python": platform.python_version()}
+    for name in ("torch", "transformers", "peft", "accelerate", "scikit-learn"):
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def _choose_max_length(
+    cfg: RunConfig, task, lengths, tokenizer, model_config
+) -> tuple[RunConfig, dict]:
+    """data.max_length when the config left it open; a task may choose its own way (mlm blocks)."""
+    if cfg.data.max_length is not None:
+        return cfg, {}
+    choose = getattr(task, "choose_max_length", model_lengths.choose_max_length)
+    value, why = choose(lengths, model_lengths.model_max_length(tokenizer, model_config))
+    data = cfg.data.model_copy(update={"max_length": value})
+    return cfg.model_copy(update={"data": data}), {"data.max_length": {"value": value, "why": why}}
+
+
+def _choose(cfg: RunConfig, task, n_train: int) -> tuple[RunConfig, dict]:
+    """Fill the training settings the config left open; return the resolved config and reasons.
+    `n_train` counts training examples as the model sees them (rows; blocks for mlm)."""
+    chosen: dict[str, dict] = {}
+    train = cfg.train.model_copy()
+    if train.lr is None:
+        train.lr, why = defaults.choose_lr(cfg.method.name)
+        chosen["train.lr"] = {"value": train.lr, "why": why}
+    if train.epochs is None and train.max_steps is None:
+        train.epochs, why = defaults.choose_epochs(n_train, train.batch_size, train.grad_accum)
+        chosen["train.epochs"] = {"value": train.epochs, "why": why}
+    es = train.early_stopping.model_copy()
+    if es.metric is None:
+        es.metric = task.DEFAULT_METRIC
+        chosen["train.early_stopping.metric"] = {"value": es.metric, "why": task.DEFAULT_METRIC_WHY}
+    if es.mode is None:
+        from tunelab.metrics.classification import primary_metric_mode
+
+        es.mode = primary_metric_mode(es.metric)
+    train.early_stopping = es
+    resolved = cfg.model_copy(update={"train": train, "versions": library_versions()})
+    return resolved, chosen
+
+
+def _markup_stage(cfg: RunConfig) -> RunConfig:
+    """Without `data.prepare:`, `data.clean_markup` (auto: when the text has markup) makes a
+    prepare stage that only strips HTML tags and entities; the auto choice is printed like
+    the other defaults. Afterwards clean_markup is false: the splits read are clean."""
+    from tunelab.data.markup import markup_stage
+
+    stage, chosen = markup_stage(cfg.data, cfg.task)
+    for key, c in chosen.items():
+        print(f"default {key} = {c['value']}  ({c['why']})")
+    if stage is None:
+        return cfg
+    data = cfg.data.model_copy(update={"prepare": stage, "clean_markup": False})
+    return cfg.model_copy(update={"data": data})
+
+
+def _prepared(cfg: RunConfig) -> RunConfig:
+    """With `data.prepare:` (or markup to clean, `_markup_stage`), run (or reuse) the prepare
+    stage and read its splits instead."""
+    cfg = _markup_stage(cfg)
+    if cfg.data.prepare is None:
+        return cfg
+    from tunelab.data.prepare import prepare
+
+    result = prepare(cfg.data, cfg.output)
+    files = {
+        split: str(result.files.get(split)) if split in result.files else None
+        for split in ("train", "validation", "test")
+    }
+    data = cfg.data.model_copy(update={**files, "prepare": None})
+    train = cfg.train
+    if result.class_weights and train.class_weights == "auto":
+        train = train.model_copy(update={"class_weights": "balanced"})
+    return cfg.model_copy(update={"data": data, "train": train})
+
+
+def run_training(
+    cfg: RunConfig,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+    on_eval: Callable[[int, dict], None] | None = None,
+) -> dict[str, Any]:
+    """Train, evaluate and save one run. `on_eval(step, scores)` is called after every
+    validation (hyperparameter search reports and prunes through it)."""
+    if cfg.procedure.name == "multitask":  # several tasks, a shared encoder: its own wiring
+        from tunelab.runs.multitask import run_multitask
+
+        return run_multitask(cfg, overwrite=overwrite, resume=resume, on_eval=on_eval)
+    import torch
+    from transformers import set_seed
+
+    from tunelab.inference.generation import split_samples
+    from tunelab.evaluation.scoring import scorer
+    from tunelab.runs.continual import continual_setup
+    from tunelab.methods import fit, get_method
+    from tunelab.models.loading import count_parameters, load_config, load_options, load_tokenizer
+    from tunelab.models.sources import resolve_model
+    from tunelab.tasks import get_task
+    from tunelab.training.loop import LoopSettings, train_loop
+    from tunelab.training.procedures import ProcedureContext, build_procedure
+
+    t_start = time.perf_counter()
+    run_dir = Path(cfg.output)
+    task = get_task(cfg.task)
+    method = get_method(cfg.method.name)
+    fit.check(cfg.method, cfg.task)  # e.g. qlora without a GPU: refuse before any work
+    data_cfg = _prepared(cfg)  # the config as the data is read: prepared splits when asked for
+    data = task.load_data(data_cfg)  # every data error surfaces here, before any weights load
+    data, forgetting = continual_setup(cfg, task, data)  # replay rows in train; old validation
+    source = resolve_model(cfg.model)
+    fit.check(cfg.method, cfg.task, load_config(source))  # this model family: before weights
+    tokenizer = load_tokenizer(source)
+    prepare_run_dir(run_dir, cfg, overwrite=overwrite, resume=resume)
+
+    train_split = data.splits["train"]
+    lengths = task.featurize(train_split, tokenizer, None).lengths
+    cfg, chosen = _choose_max_length(cfg, task, lengths, tokenizer, load_config(source))
+    feats = {
+        name: task.featurize(split, tokenizer, cfg.data.max_length)
+        for name, split in data.splits.items()
+    }
+    cfg, more = _choose(cfg, task, len(feats["train"]))
+    chosen.update(more)
+    for key, c in chosen.items():
+        print(f"default {key} = {c['value']}  ({c['why']})")
+    atomic_write_text(
+        run_dir / "config.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+    )
+    weights = task.class_weights(
+        getattr(train_split, "y", None), data.labels, data_cfg.train.class_weights
+    )
+    if weights is not None:
+        print(
+            "class weights: "
+            + ", ".join(f"{n}={w:.2f}" for n, w in zip(data.labels.names, weights))
+        )
+
+    set_seed(cfg.train.seed)
+    if getattr(cfg.procedure, "student_layers", None):  # distill: the teacher's first k layers
+        from tunelab.training.procedures.distill_models import load_student
+
+        model = load_student(cfg, data, tokenizer)
+    else:
+        with load_options(**getattr(method, "load_options", lambda c: {})(cfg.method)):
+            model = task.load_model(source, data, cfg, tokenizer)  # qlora: 4-bit
+    head = task.head_modules(model) if hasattr(task, "head_modules") else None
+    model = method.apply(model, cfg.method, cfg.task, head=head)
+    trainable, total = count_parameters(model)
+    print(
+        f"{cfg.method.name}: training {trainable:,} of {total:,} parameters ({trainable / total:.2%})"
+    )
+    pad_id = tokenizer.pad_token_id
+
+    score = scorer(cfg.task)
+
+    def evaluate(m) -> dict:
+        return score(
+            m,
+            feats["validation"],
+            data.labels,
+            cfg.eval.batch_size,
+            pad_id,
+            split=data.splits["validation"],
+        )
+
+    base = {}
+    if not resume:  # what fine-tuning starts from, on the same splits
+        from tunelab.evaluation.baselines.base_model import base_scores
+
+        base = base_scores(model, task, feats, data, cfg, tokenizer, score)
+
+    procedure = build_procedure(ProcedureContext(cfg, task, data, feats, tokenizer, model))
+    if forgetting is not None:  # the earlier task's held-out file, on the starting model
+        forgetting.start(model, tokenizer, cfg.data.max_length, score)
+    es = cfg.train.early_stopping
+    settings = LoopSettings(
+        lr=cfg.train.lr,
+        epochs=cfg.train.epochs or 1.0,
+        metric=es.metric,
+        mode=es.mode,
+        pad_id=pad_id,
+        class_weights=None if weights is None else torch.as_tensor(weights),
+        procedure=procedure,
+        on_eval=on_eval,
+        **({"collate": task.collate} if hasattr(task, "collate") else {}),
+    )
+    loop = train_loop(
+        model, feats["train"], cfg.train, settings, run_dir, task.loss, evaluate, resume=resume
+    )
+
+    results: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    for name in ("validation", "test"):
+        if name in feats:
+            results[name] = score(
+                model,
+                feats[name],
+                data.labels,
+                cfg.eval.batch_size,
+                pad_id,
+                split=data.splits[name],
+            )
+    last = "test" if "test" in feats else "validation"
+    results[last].update(split_samples(model, task, data.splits[last], tokenizer, cfg))
+    eval_seconds = time.perf_counter() - t0
+
+    meta = {
+        "task": cfg.task,
+        "labels": data.labels.to_dict() if data.labels else None,
+        "max_length": cfg.data.max_length,
+        "columns": {
+            "text": cfg.data.text,
+            "text_pair": cfg.data.text_pair,
+            "label": cfg.data.label,
+        },
+        "base_model": cfg.model,
+        "method": cfg.method.name,
+        "packing": cfg.data.packing,
+        "generation": cfg.generation.model_dump(),
+        "tunelab_version": cfg.versions["tunelab"],
+    }
+    if cfg.task == "seq2seq":  # what `tunelab eval` needs to read rows as training did
+        d = cfg.data
+        meta["columns"].update(target=d.target, references=d.references, prefix=d.prefix)
+    _save_model(run_dir, model, tokenizer, method, cfg, meta)
+
+    baselines, baseline_seconds = {}, {}
+    if cfg.task == "classification":
+        from tunelab.evaluation.baselines.run import run_baselines
+
+        baselines, baseline_seconds = run_baselines(cfg, data, source, tokenizer)
+    elif cfg.task == "token-classification" and cfg.eval.baselines:
+        from tunelab.evaluation.scoring.entities import lexicon_baseline
+
+        evals = {n: s for n, s in data.splits.items() if n in ("validation", "test")}
+        baselines["lexicon"] = lexicon_baseline(data.splits["train"], evals, data.labels)
+    baselines.update(base)
+    results["baselines"] = baselines
+    results["timing"] = {
+        "train_seconds": round(loop.train_seconds, 3),
+        "train_samples": loop.train_samples,
+        "samples_per_s": round(loop.samples_per_s, 2),
+        "train_tokens": loop.train_tokens,
+        "tokens_per_s": round(loop.tokens_per_s, 2),
+        "eval_seconds": round(eval_seconds, 3),
+        "baseline_seconds": baseline_seconds,
+        "total_seconds": round(time.perf_counter() - t_start, 3),
+    }
+    results["run"] = {
+        "model": cfg.model,
+        "task": cfg.task,
+        "method": cfg.method.name,
+        "procedure": procedure.summary(),
+        "output": str(run_dir),
+        "trainable_params": trainable,
+        "saved_mb": _weights_mb(run_dir / "model"),
+        "adapter_mb": _weights_mb(run_dir / "adapter"),
+        "total_params": total,
+        "rows": {name: len(split) for name, split in data.splits.items()},
+        "validation_from_train": data.validation_from_train,
+        "labels": data.labels.names if data.labels else None,
+        "steps": loop.steps,
+        "epochs": round(loop.epochs, 3),
+        "stopped_early": loop.stopped_early,
+        "best": loop.best,
+        "class_weights": None if weights is None else [float(w) for w in weights],
+        "defaults_chosen": chosen,
+        "device": "cuda" if torch.cuda.is_available() else "cpu",
+    }
+    if cfg.procedure.name == "distill":  # teacher vs student: metric, size, CPU latency
+        from tunelab.evaluation.run_report.distill import distill_report, format_table
+
+        results["distill"] = distill_report(
+            procedure.teacher.model,
+            model,
+            teacher_folder=procedure.teacher.folder,
+            student_folder=run_dir / "model",
+            student_scores=results[last],
+            score_teacher=lambda m: score(
+                m, feats[last], data.labels, cfg.eval.batch_size, pad_id, split=data.splits[last]
+            ),
+            features=feats[last],
+            split_name=last,
+            metric=es.metric,
+            pad_id=pad_id,
+            **({"collate": task.collate} if hasattr(task, "collate") else {}),
+        )
+        print(format_table(results["distill"]))
+    if forgetting is not None:
+        results["forgetting"] = forgetting.finish(model)
+    atomic_write_json(run_dir / "results.json", results)
+    _write_figures(run_dir, results, cfg)
+    return results
+
+
+def _weights_mb(folder: Path) -> float | None:
+    """Size on disk of a saved model folder's weights (MiB); None when there is no folder."""
+    if not folder.is_dir():
+        return None
+    return round(sum(p.stat().st_size for p in folder.glob("*.safetensors")) / 2**20, 3)
+
+
+def _save_model(run_dir: Path, model, tokenizer, method, cfg: RunConfig, meta: dict) -> None:
+    """model/ (and adapter/ when LoRA is merged), each written to a temp folder then renamed."""
+    from tunelab.methods.loading import write_meta
+
+    def finish(folder: Path, extra: dict) -> None:
+        tokenizer.save_pretrained(folder)
+        write_meta(folder, {**meta, **extra})
+
+    if hasattr(method, "save_adapter") and cfg.method.merges:
+        with atomic_dir(run_dir / "adapter") as tmp:
+            method.save_adapter(model, tmp)
+            finish(tmp, {"merged": False})
+    with atomic_dir(run_dir / "model") as tmp:
+        method.save(model, tmp, cfg.method)
+        finish(tmp, {"merged": cfg.method.merges})
+
+
+def _write_figures(run_dir: Path, results: dict, cfg: RunConfig) -> None:
+    from tunelab.evaluation.run_report.plots import plot_confusion_matrix
+    from tunelab.evaluation.run_report.page import write_report
+    from tunelab.training.loggers import read_metrics
+
+    split = "test" if "test" in results else "validation"
+    cm = results.get(split, {}).get("confusion_matrix")
+    if cm:
+        plot_confusion_matrix(
+            cm,
+            results["run"]["labels"],
+            run_dir / "confusion_matrix.png",
+            title=f"{split} confusion matrix",
+        )
+    write_report(
+        run_dir,
+        results,
+        read_metrics(run_dir),
+        title=f"tunelab run: {cfg.model} / {cfg.method.name} / {cfg.task}",
+    )
