@@ -190,7 +190,7 @@ def generation_samples(
 def split_samples(model, task, split, tokenizer, cfg, who: str = "fine-tuned") -> dict:
     """generation_samples() on up to eval.generate_rows conversations of a split, for tasks
     that expose `generation_prompts` (causal-lm chat data); {} otherwise."""
-    pick = getattr(task, "generation_prompts", None)
+    pick = task.generation_prompts
     if pick is None or cfg.eval.generate_rows == 0:  # None: every row
         return {}
     prompts, references = pick(split, cfg.eval.generate_rows)

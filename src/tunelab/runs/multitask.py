@@ -108,7 +108,7 @@ def run_multitask(
     train_feats = mt.MultitaskFeatures(
         names,
         [feats[n]["train"] for n in names],
-        [getattr(tasks[n], "collate", None) or _default_collate() for n in names],
+        [tasks[n].collate for n in names],
     )
     cfg = _resolve(cfg, tcfgs, len(train_feats), chosen)
     for key, c in chosen.items():
@@ -122,7 +122,7 @@ def run_multitask(
     anchor = mt.share_encoder(models)
     method = get_method(cfg.method.name)
     heads = {
-        n: tasks[n].head_modules(models[n]) for n in names if hasattr(tasks[n], "head_modules")
+        n: tasks[n].head_modules(models[n]) for n in names
     }
     mt.apply_method(models, anchor, method, cfg.method, {e.name: e.task for e in entries}, heads)
     model = mt.MultitaskModel(models)
@@ -231,12 +231,6 @@ def run_multitask(
     title = f"tunelab run: {cfg.model} / {cfg.method.name} / multitask ({', '.join(names)})"
     write_report(run_dir, results, read_metrics(run_dir), title=title)
     return results
-
-
-def _default_collate():
-    from tunelab.data.batching import collate
-
-    return collate
 
 
 def _save_models(run_dir: Path, model, anchor: str, tokenizer, cfg: RunConfig, tcfgs, data) -> None:

@@ -93,7 +93,7 @@ def resolve_metric(cfg: RunConfig) -> tuple[str, str]:
     from tunelab.tasks import get_task
 
     es = cfg.train.early_stopping
-    default = es.metric or getattr(get_task(cfg.task), "DEFAULT_METRIC", "loss")
+    default = es.metric or get_task(cfg.task).default_metric
     metric = cfg.search.metric or default
     direction = cfg.search.direction
     if direction is None:

@@ -41,7 +41,7 @@ def _choose_max_length(
     """data.max_length when the config left it open; a task may choose its own way (mlm blocks)."""
     if cfg.data.max_length is not None:
         return cfg, {}
-    choose = getattr(task, "choose_max_length", model_lengths.choose_max_length)
+    choose = task.choose_max_length
     value, why = choose(lengths, model_lengths.model_max_length(tokenizer, model_config))
     data = cfg.data.model_copy(update={"max_length": value})
     return cfg.model_copy(update={"data": data}), {"data.max_length": {"value": value, "why": why}}
@@ -60,8 +60,8 @@ def _choose(cfg: RunConfig, task, n_train: int) -> tuple[RunConfig, dict]:
         chosen["train.epochs"] = {"value": train.epochs, "why": why}
     es = train.early_stopping.model_copy()
     if es.metric is None:
-        es.metric = task.DEFAULT_METRIC
-        chosen["train.early_stopping.metric"] = {"value": es.metric, "why": task.DEFAULT_METRIC_WHY}
+        es.metric = task.default_metric
+        chosen["train.early_stopping.metric"] = {"value": es.metric, "why": task.default_metric_why}
     if es.mode is None:
         from tunelab.metrics.classification import primary_metric_mode
 
@@ -176,7 +176,7 @@ def run_training(
     else:
         with load_options(**getattr(method, "load_options", lambda c: {})(cfg.method)):
             model = task.load_model(source, data, cfg, tokenizer)  # qlora: 4-bit
-    head = task.head_modules(model) if hasattr(task, "head_modules") else None
+    head = task.head_modules(model)
     model = method.apply(model, cfg.method, cfg.task, head=head)
     trainable, total = count_parameters(model)
     print(
@@ -215,7 +215,7 @@ def run_training(
         class_weights=None if weights is None else torch.as_tensor(weights),
         procedure=procedure,
         on_eval=on_eval,
-        **({"collate": task.collate} if hasattr(task, "collate") else {}),
+        collate=task.collate,
     )
     loop = train_loop(
         model, feats["train"], cfg.train, settings, run_dir, task.loss, evaluate, resume=resume
@@ -316,7 +316,7 @@ def run_training(
             split_name=last,
             metric=es.metric,
             pad_id=pad_id,
-            **({"collate": task.collate} if hasattr(task, "collate") else {}),
+            collate=task.collate,
         )
         print(format_table(results["distill"]))
     if forgetting is not None:

@@ -1,31 +1,38 @@
-"""Tasks: one file per training objective, each exposing the same small interface.
+"""Tasks: one module per training objective, each ending in `TASK = Task(...)` (tasks/base.py).
 
-A task module provides
-- `load_data(cfg: RunConfig) -> TaskData`: read and validate the splits (no weights);
-- `featurize(split, tokenizer, max_length) -> Features`: token ids per row;
-- `load_model(source, data, cfg, tokenizer)`: the pretrained model with this task's head;
-- `loss(logits, labels, class_weights) -> Tensor`: the loss of a batch;
-- `predict(logits) -> (ids, scores)`: outputs as labels.
-`tasks/` never imports `methods/`.
+`get_task(name)` is how every layer above reaches a task; the registry below is the one place
+that lists them (add a line here for a new task). `tasks/` never imports `methods/`.
 """
 
 from __future__ import annotations
 
-from types import ModuleType
+import importlib
+
+from tunelab.tasks.base import Task
+
+# the registry: task name (as written in a config's `task:`) -> its module under tunelab.tasks
+REGISTRY = {
+    "classification": "classification",
+    "token-classification": "token_classification",
+    "mlm": "mlm",
+    "causal-lm": "causal_lm",
+    "seq2seq": "seq2seq",
+}
 
 
-def get_task(name: str) -> ModuleType:
-    import importlib
-
-    module = {
-        "classification": "classification",
-        "token-classification": "token_classification",
-        "mlm": "mlm",
-        "causal-lm": "causal_lm",
-        "seq2seq": "seq2seq",
-    }.get(name)
+def get_task(name: str) -> Task:
+    """The task called `name`; a ConfigError naming `task` when there is none."""
+    module = REGISTRY.get(name)
     if module is None:
         from tunelab.errors import ConfigError
 
         raise ConfigError("task", "unknown task", name, has_value=True)
-    return importlib.import_module(f"tunelab.tasks.{module}")
+    return importlib.import_module(f"tunelab.tasks.{module}").TASK
+
+
+def all_tasks() -> list[Task]:
+    """Every registered task, in registry order (for lookups by head or architecture)."""
+    return [get_task(name) for name in REGISTRY]
+
+
+__all__ = ["REGISTRY", "Task", "all_tasks", "get_task"]

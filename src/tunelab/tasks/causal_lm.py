@@ -18,6 +18,7 @@ import numpy as np
 from tunelab.config.schema import RunConfig
 from tunelab.data.batching import Features
 from tunelab.errors import DataError
+from tunelab.tasks.base import Task
 from tunelab.tasks.causal_lm_data import detect_file_format, encode_row, render, to_messages
 from tunelab.tasks.classification import TaskData
 from tunelab.tasks.packing import collate_packed, one_per_row, pack, truncate_all
@@ -222,3 +223,28 @@ def generation_prompts(split: ChatSplit, n: int | None) -> tuple[list[list[dict]
         prompts.append(msgs[:last])
         references.append(msgs[last]["content"])
     return prompts, references
+
+
+TASK = Task(
+    name=NAME,
+    head_kind="causal",
+    auto_model="AutoModelForCausalLM",
+    peft_task_type="CAUSAL_LM",
+    default_metric=DEFAULT_METRIC,
+    default_metric_why=DEFAULT_METRIC_WHY,
+    generates=True,
+    score_base_model=SCORE_BASE_MODEL,
+    pipeline_tag="text-generation",
+    card_use="completing prompts and chatting in the style of its training data",
+    serve_kind="generate",
+    architectures=("ForCausalLM", "LMHeadModel"),
+    load_data=load_data,
+    featurize=featurize,
+    load_model=load_model,
+    loss=loss,
+    read_split=read_split,
+    collate=collate,
+    class_weights=class_weights,
+    few_shot_featurize=few_shot_featurize,
+    generation_prompts=generation_prompts,
+)

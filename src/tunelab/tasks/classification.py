@@ -21,6 +21,7 @@ from tunelab.data import (
 from tunelab.data.batching import Features
 from tunelab.data.class_weights import balanced_weights, rare_class_warnings
 from tunelab.models.tokenizers import encode_uncut
+from tunelab.tasks.base import Task
 
 NAME = "classification"
 DEFAULT_METRIC = "f1_macro"
@@ -160,3 +161,26 @@ def predict(
     z = logits - logits.max(axis=-1, keepdims=True)
     probs = np.exp(z) / np.exp(z).sum(axis=-1, keepdims=True)
     return probs.argmax(axis=-1), probs
+
+
+TASK = Task(
+    name=NAME,
+    head_kind="sequence",
+    auto_model="AutoModelForSequenceClassification",
+    peft_task_type="SEQ_CLS",
+    default_metric=DEFAULT_METRIC,
+    default_metric_why=DEFAULT_METRIC_WHY,
+    labelled=True,
+    pipeline_tag="text-classification",
+    card_use="labelling texts with the classes it was trained on",
+    serve_kind="classify",
+    architectures=("ForSequenceClassification",),
+    data_keys=("text_pair", "clean_markup"),
+    load_data=load_data,
+    featurize=featurize,
+    load_model=load_model,
+    loss=loss,
+    read_split=read_split,
+    predict=predict,
+    class_weights=class_weights,
+)

@@ -18,6 +18,7 @@ from tunelab.data.batching import Features
 from tunelab.data.batching import collate as pad_collate
 from tunelab.errors import ConfigError, DataError
 from tunelab.models.tokenizers import encode_uncut
+from tunelab.tasks.base import Task
 from tunelab.tasks.classification import TaskData
 from tunelab.tasks.mlm_data import TextChunks, read_texts
 from tunelab.tasks.mlm_model import head_modules, keep_pooler, load_model
@@ -228,3 +229,25 @@ def choose_max_length(lengths: np.ndarray, model_max: int) -> tuple[int, str]:
     document lengths, because documents are packed into blocks, not padded or truncated."""
     chosen = min(DEFAULT_MAX_LENGTH, model_max)
     return chosen, f"masked-LM blocks pack documents; {chosen} tokens is BERT's usual block size"
+
+
+TASK = Task(
+    name=NAME,
+    head_kind="masked",
+    auto_model="AutoModelForMaskedLM",
+    peft_task_type=None,
+    default_metric=DEFAULT_METRIC,
+    default_metric_why=DEFAULT_METRIC_WHY,
+    score_base_model=SCORE_BASE_MODEL,
+    pipeline_tag="fill-mask",
+    card_use="filling masked words, or as a domain-adapted encoder to fine-tune further",
+    serve_kind=None,
+    architectures=("ForMaskedLM",),
+    load_data=load_data,
+    featurize=featurize,
+    load_model=load_model,
+    loss=loss,
+    collate=collate,
+    class_weights=class_weights,
+    choose_max_length=choose_max_length,
+)

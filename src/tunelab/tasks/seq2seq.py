@@ -17,6 +17,7 @@ from tunelab.data.batching import Features
 from tunelab.data.batching import collate as pad_collate
 from tunelab.errors import ConfigError
 from tunelab.models.encoder_decoder import end_ids
+from tunelab.tasks.base import Task
 from tunelab.tasks.classification import TaskData
 from tunelab.tasks.seq2seq_data import (
     Seq2SeqFeatures,
@@ -232,3 +233,26 @@ def loss(logits, labels, weights=None):
 def class_weights(y, labels, mode):
     """No classes, so no class weights."""
     return None
+
+
+TASK = Task(
+    name=NAME,
+    head_kind="seq2seq",
+    auto_model="AutoModelForSeq2SeqLM",
+    peft_task_type="SEQ_2_SEQ_LM",
+    default_metric=DEFAULT_METRIC,
+    default_metric_why=DEFAULT_METRIC_WHY,
+    generates=True,
+    score_base_model=SCORE_BASE_MODEL,
+    pipeline_tag="text2text-generation",
+    card_use="turning inputs into outputs like those of its training data",
+    serve_kind=None,
+    architectures=("ForConditionalGeneration",),
+    load_data=load_data,
+    featurize=featurize,
+    load_model=load_model,
+    loss=loss,
+    collate=collate,
+    class_weights=class_weights,
+    head_modules=head_modules,
+)

@@ -19,6 +19,7 @@ from tunelab.data import LabelSpace, read_table, require_columns
 from tunelab.data.batching import Features
 from tunelab.errors import DataError, ModelSourceError
 from tunelab.models.tokenizers import encode_uncut
+from tunelab.tasks.base import Task
 from tunelab.tasks.classification import TaskData
 
 NAME = "token-classification"
@@ -278,3 +279,26 @@ def predict(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     z = np.exp(z - z.max(axis=-1, keepdims=True))
     probs = z / z.sum(axis=-1, keepdims=True)
     return probs.argmax(axis=-1), probs
+
+
+TASK = Task(
+    name=NAME,
+    head_kind="token",
+    auto_model="AutoModelForTokenClassification",
+    peft_task_type="TOKEN_CLS",
+    default_metric=DEFAULT_METRIC,
+    default_metric_why=DEFAULT_METRIC_WHY,
+    labelled=True,
+    pipeline_tag="token-classification",
+    card_use="tagging the entity types it was trained on, word by word",
+    serve_kind="entities",
+    architectures=("ForTokenClassification",),
+    load_data=load_data,
+    featurize=featurize,
+    load_model=load_model,
+    loss=loss,
+    read_split=read_split,
+    predict=predict,
+    class_weights=class_weights,
+    compare_columns=COMPARE_COLUMNS,
+)

@@ -12,7 +12,7 @@ def base_scores(model, task, feats: dict, data, cfg, tokenizer, score) -> dict:
     """{"base_model": {split: metrics}, "base_few_shot": {split: metrics, "shots": k, ...}} for
     the validation and test splits (few_shot_scores); empty when the task has no base
     comparison."""
-    if not getattr(task, "SCORE_BASE_MODEL", False):
+    if not task.score_base_model:
         return {}
     pad_id, bs = tokenizer.pad_token_id, cfg.eval.batch_size
     splits = [n for n in ("validation", "test") if n in feats]
@@ -28,7 +28,7 @@ def base_scores(model, task, feats: dict, data, cfg, tokenizer, score) -> dict:
     out["base_model"][last].update(
         split_samples(model, task, data.splits[last], tokenizer, cfg, who="base model")
     )
-    if getattr(task, "few_shot_featurize", None) and cfg.eval.few_shot:
+    if task.few_shot_featurize and cfg.eval.few_shot:
         few = few_shot_scores(model, task, splits, data, cfg, tokenizer, score)
         if few:
             out["base_few_shot"] = few

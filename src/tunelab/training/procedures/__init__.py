@@ -29,7 +29,7 @@ class ProcedureContext:
     the loaded data and its features, the tokenizer and the (adapted) model."""
 
     cfg: Any  # RunConfig
-    task: Any  # the task module
+    task: Any  # the Task (tasks/base.py)
     data: Any
     feats: dict
     tokenizer: Any
@@ -45,8 +45,10 @@ class Procedure:
         """Once, after the model is on `device` (move a teacher there, snapshot weights)."""
 
     def loss(self, model, batch: dict, labels, task_loss, weights, rows) -> torch.Tensor:
-        logits = model(**batch).logits
-        return task_loss(logits, labels, weights)
+        out = model(**batch)
+        # one logits tensor for most heads; span heads (start and end logits) go whole
+        logits = getattr(out, "logits", None)
+        return task_loss(out if logits is None else logits, labels, weights)
 
     def after_backward(
         self, model, batch: dict, labels, task_loss, weights, scale: float, backward

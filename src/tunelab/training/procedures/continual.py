@@ -32,7 +32,7 @@ def read_earlier(task, cfg, labels, path: str, name: str):
     in the run's label space (an unknown label is a DataError naming file, row and column)."""
     from tunelab.data import read_table, require_columns
 
-    if not hasattr(task, "read_split"):
+    if task.read_split is None:
         raise DataError(path, f"procedure.{name}: task {cfg.task} cannot read extra files")
     df = read_table(path)
     if cfg.task == "classification":
