@@ -10,7 +10,7 @@ from conftest import tiny_config, toy_rows, write_jsonl
 
 from tunelab.config.load import validate_config
 from tunelab.errors import ConfigError
-from tunelab.runs.train import _prepared
+from tunelab.runs.settings import prepared
 
 MARKED = {  # issue 13: review text as scraped
     "It&#039;s a great film.<br /><br />Loved it": "It's a great film.\n\nLoved it",
@@ -47,7 +47,7 @@ def _texts(path: str) -> list[str]:
 def test_auto_cleans_markup_in_every_split_and_leaves_the_files(tmp_path, capsys):
     files = _files(tmp_path, marked=True)
     before = {k: p.read_bytes() for k, p in files.items()}
-    data = _prepared(_config(files, tmp_path)).data
+    data = prepared(_config(files, tmp_path)).data
     out = capsys.readouterr().out
     assert "default data.clean_markup = True  (6 of 12 rows of train/validation/test" in out
     assert f"first {files['train']} row 1" in out
@@ -62,7 +62,7 @@ def test_auto_cleans_markup_in_every_split_and_leaves_the_files(tmp_path, capsys
 
 def test_auto_without_markup_changes_nothing(tmp_path, capsys):
     files = _files(tmp_path, marked=False)
-    data = _prepared(_config(files, tmp_path)).data
+    data = prepared(_config(files, tmp_path)).data
     assert "default data.clean_markup = False  (no HTML markup" in capsys.readouterr().out
     assert (data.train, data.validation) == (str(files["train"]), str(files["validation"]))
     assert not (tmp_path / "run-prepared").exists()
@@ -70,13 +70,13 @@ def test_auto_without_markup_changes_nothing(tmp_path, capsys):
 
 def test_clean_markup_false_keeps_the_markup(tmp_path, capsys):
     files = _files(tmp_path, marked=True)
-    data = _prepared(_config(files, tmp_path, clean_markup=False)).data
+    data = prepared(_config(files, tmp_path, clean_markup=False)).data
     assert data.train == str(files["train"]) and "clean_markup" not in capsys.readouterr().out
 
 
 def test_clean_markup_true_cleans_without_asking(tmp_path, capsys):
     files = _files(tmp_path, marked=True)
-    data = _prepared(_config(files, tmp_path, clean_markup=True)).data
+    data = prepared(_config(files, tmp_path, clean_markup=True)).data
     assert _texts(data.test)[:2] == list(MARKED.values())
     assert "default data.clean_markup" not in capsys.readouterr().out
 

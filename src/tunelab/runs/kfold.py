@@ -23,18 +23,19 @@ import pandas as pd
 from tunelab.atomic import atomic_write_json
 from tunelab.config import RunConfig
 from tunelab.errors import ConfigError, RunDirError
+from tunelab.runs import settings
 
 
 def run_kfold(cfg: RunConfig, *, overwrite: bool = False, resume: bool = False) -> dict[str, Any]:
     """Train the k folds of `cfg` (train.folds = k) and return what folds.json holds."""
-    from tunelab.runs.train import _prepared, run_training
+    from tunelab.runs.train import run_training
 
     k, out = cfg.train.folds, Path(cfg.output)
     if k is None or cfg.data is None:
         raise ConfigError("train.folds", "k-fold needs train.folds and data.train")
     _prepare_output(out, overwrite, resume)
     t0 = time.perf_counter()
-    data_cfg = _prepared(cfg)  # prepared splits (and balanced class weights) when asked for
+    data_cfg = settings.prepared(cfg)  # prepared splits (and balanced class weights) when asked for
     df, y = _training_rows(data_cfg)
     from tunelab.data.splits import kfold_indices
 

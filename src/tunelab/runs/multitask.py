@@ -17,8 +17,9 @@ from typing import Any
 import yaml
 
 from tunelab.atomic import atomic_dir, atomic_write_json, atomic_write_text
-from tunelab.config import RunConfig
+from tunelab.config import RunConfig, updated
 from tunelab.models import lengths as model_lengths
+from tunelab.runs import settings
 from tunelab.training.rundir import prepare_run_dir
 
 MEAN_METRIC = "mean_primary"  # mean over tasks of each task's primary validation metric
@@ -38,16 +39,14 @@ class _Tasks:
 def _resolve(cfg: RunConfig, tcfgs: dict, feats_len: int, chosen: dict) -> RunConfig:
     """Fill the open training settings (lr, epochs, early stopping) as a single run would,
     and record the task data sections as resolved (max_length chosen) in the config."""
-    from tunelab.runs.train import _choose
 
-    cfg, more = _choose(cfg, _Tasks, feats_len)
+    cfg, more = settings.choose_settings(cfg, _Tasks, feats_len)
     chosen.update(more)
-    entries = [
-        e.model_copy(update={"data": {**e.data, "max_length": tcfgs[e.name].data.max_length}})
-        for e in cfg.procedure.tasks
-    ]
-    procedure = cfg.procedure.model_copy(update={"tasks": entries})
-    return cfg.model_copy(update={"procedure": procedure})
+    lengths = {
+        f"procedure.tasks.{i}.data.max_length": tcfgs[e.name].data.max_length
+        for i, e in enumerate(cfg.procedure.tasks)
+    }
+    return updated(cfg, **lengths)
 
 
 def _numeric(scores: dict, name: str) -> dict:
@@ -97,9 +96,7 @@ def run_multitask(
         if d.max_length is None:
             lengths = task.featurize(data[n].splits["train"], tokenizer, None).lengths
             value, why = model_lengths.choose_max_length(lengths, model_max)
-            tcfgs[n] = tcfgs[n].model_copy(
-                update={"data": d.model_copy(update={"max_length": value})}
-            )
+            tcfgs[n] = updated(tcfgs[n], **{"data.max_length": value})
             chosen[f"procedure.tasks.{i}.data.max_length"] = {"value": value, "why": why}
         feats[n] = {
             s: task.featurize(split, tokenizer, tcfgs[n].data.max_length)
@@ -121,9 +118,7 @@ def run_multitask(
     models = {n: tasks[n].load_model(source, data[n], tcfgs[n], tokenizer) for n in names}
     anchor = mt.share_encoder(models)
     method = get_method(cfg.method.name)
-    heads = {
-        n: tasks[n].head_modules(models[n]) for n in names
-    }
+    heads = {n: tasks[n].head_modules(models[n]) for n in names}
     mt.apply_method(models, anchor, method, cfg.method, {e.name: e.task for e in entries}, heads)
     model = mt.MultitaskModel(models)
     trainable, total = count_parameters(model)

@@ -6,7 +6,6 @@ so the loop gets its validation scoring as a callback from here.
 
 from __future__ import annotations
 
-import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,94 +15,8 @@ import yaml
 
 from tunelab.atomic import atomic_dir, atomic_write_json, atomic_write_text
 from tunelab.config import RunConfig
-from tunelab.models import lengths as model_lengths
-from tunelab.training import defaults
+from tunelab.runs.settings import choose_max_length, choose_settings, prepared
 from tunelab.training.rundir import prepare_run_dir
-
-
-def library_versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    import tunelab
-
-    out = {"tunelab": tunelab.__version__, "python": platform.python_version()}
-    for name in ("torch", "transformers", "peft", "accelerate", "scikit-learn"):
-        try:
-            out[name] = md.version(name)
-        except md.PackageNotFoundError:
-            pass
-    return out
-
-
-def _choose_max_length(
-    cfg: RunConfig, task, lengths, tokenizer, model_config
-) -> tuple[RunConfig, dict]:
-    """data.max_length when the config left it open; a task may choose its own way (mlm blocks)."""
-    if cfg.data.max_length is not None:
-        return cfg, {}
-    choose = task.choose_max_length
-    value, why = choose(lengths, model_lengths.model_max_length(tokenizer, model_config))
-    data = cfg.data.model_copy(update={"max_length": value})
-    return cfg.model_copy(update={"data": data}), {"data.max_length": {"value": value, "why": why}}
-
-
-def _choose(cfg: RunConfig, task, n_train: int) -> tuple[RunConfig, dict]:
-    """Fill the training settings the config left open; return the resolved config and reasons.
-    `n_train` counts training examples as the model sees them (rows; blocks for mlm)."""
-    chosen: dict[str, dict] = {}
-    train = cfg.train.model_copy()
-    if train.lr is None:
-        train.lr, why = defaults.choose_lr(cfg.method.name)
-        chosen["train.lr"] = {"value": train.lr, "why": why}
-    if train.epochs is None and train.max_steps is None:
-        train.epochs, why = defaults.choose_epochs(n_train, train.batch_size, train.grad_accum)
-        chosen["train.epochs"] = {"value": train.epochs, "why": why}
-    es = train.early_stopping.model_copy()
-    if es.metric is None:
-        es.metric = task.default_metric
-        chosen["train.early_stopping.metric"] = {"value": es.metric, "why": task.default_metric_why}
-    if es.mode is None:
-        from tunelab.metrics.classification import primary_metric_mode
-
-        es.mode = primary_metric_mode(es.metric)
-    train.early_stopping = es
-    resolved = cfg.model_copy(update={"train": train, "versions": library_versions()})
-    return resolved, chosen
-
-
-def _markup_stage(cfg: RunConfig) -> RunConfig:
-    """Without `data.prepare:`, `data.clean_markup` (auto: when the text has markup) makes a
-    prepare stage that only strips HTML tags and entities; the auto choice is printed like
-    the other defaults. Afterwards clean_markup is false: the splits read are clean."""
-    from tunelab.data.markup import markup_stage
-
-    stage, chosen = markup_stage(cfg.data, cfg.task)
-    for key, c in chosen.items():
-        print(f"default {key} = {c['value']}  ({c['why']})")
-    if stage is None:
-        return cfg
-    data = cfg.data.model_copy(update={"prepare": stage, "clean_markup": False})
-    return cfg.model_copy(update={"data": data})
-
-
-def _prepared(cfg: RunConfig) -> RunConfig:
-    """With `data.prepare:` (or markup to clean, `_markup_stage`), run (or reuse) the prepare
-    stage and read its splits instead."""
-    cfg = _markup_stage(cfg)
-    if cfg.data.prepare is None:
-        return cfg
-    from tunelab.data.prepare import prepare
-
-    result = prepare(cfg.data, cfg.output)
-    files = {
-        split: str(result.files.get(split)) if split in result.files else None
-        for split in ("train", "validation", "test")
-    }
-    data = cfg.data.model_copy(update={**files, "prepare": None})
-    train = cfg.train
-    if result.class_weights and train.class_weights == "auto":
-        train = train.model_copy(update={"class_weights": "balanced"})
-    return cfg.model_copy(update={"data": data, "train": train})
 
 
 def run_training(
@@ -122,12 +35,12 @@ def run_training(
     import torch
     from transformers import set_seed
 
-    from tunelab.inference.generation import split_samples
     from tunelab.evaluation.scoring import scorer
-    from tunelab.runs.continual import continual_setup
+    from tunelab.inference.generation import split_samples
     from tunelab.methods import fit, get_method
     from tunelab.models.loading import count_parameters, load_config, load_options, load_tokenizer
     from tunelab.models.sources import resolve_model
+    from tunelab.runs.continual import continual_setup
     from tunelab.tasks import get_task
     from tunelab.training.loop import LoopSettings, train_loop
     from tunelab.training.procedures import ProcedureContext, build_procedure
@@ -137,7 +50,7 @@ def run_training(
     task = get_task(cfg.task)
     method = get_method(cfg.method.name)
     fit.check(cfg.method, cfg.task)  # e.g. qlora without a GPU: refuse before any work
-    data_cfg = _prepared(cfg)  # the config as the data is read: prepared splits when asked for
+    data_cfg = prepared(cfg)  # the config as the data is read: prepared splits if asked
     data = task.load_data(data_cfg)  # every data error surfaces here, before any weights load
     data, forgetting = continual_setup(cfg, task, data)  # replay rows in train; old validation
     source = resolve_model(cfg.model)
@@ -147,12 +60,12 @@ def run_training(
 
     train_split = data.splits["train"]
     lengths = task.featurize(train_split, tokenizer, None).lengths
-    cfg, chosen = _choose_max_length(cfg, task, lengths, tokenizer, load_config(source))
+    cfg, chosen = choose_max_length(cfg, task, lengths, tokenizer, load_config(source))
     feats = {
         name: task.featurize(split, tokenizer, cfg.data.max_length)
         for name, split in data.splits.items()
     }
-    cfg, more = _choose(cfg, task, len(feats["train"]))
+    cfg, more = choose_settings(cfg, task, len(feats["train"]))
     chosen.update(more)
     for key, c in chosen.items():
         print(f"default {key} = {c['value']}  ({c['why']})")
@@ -351,8 +264,8 @@ def _save_model(run_dir: Path, model, tokenizer, method, cfg: RunConfig, meta: d
 
 
 def _write_figures(run_dir: Path, results: dict, cfg: RunConfig) -> None:
-    from tunelab.evaluation.run_report.plots import plot_confusion_matrix
     from tunelab.evaluation.run_report.page import write_report
+    from tunelab.evaluation.run_report.plots import plot_confusion_matrix
     from tunelab.training.loggers import read_metrics
 
     split = "test" if "test" in results else "validation"

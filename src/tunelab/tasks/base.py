@@ -87,6 +87,9 @@ class Task:
     # (model, features, split, labels, batch_size, pad_id) -> flat metrics dict; None: the
     # evaluation layer scores the task by its head kind (evaluation/scoring/)
     score: Callable[..., dict] | None = None
+    # `tunelab eval`: (trained, path, name, **columns) -> evaluation.report.rows.RowOutputs;
+    # None: the report reads the file by the task's head kind (evaluation/report/)
+    eval_rows: Callable[..., Any] | None = None
     # (split, examples...) -> {baseline name: metrics}: baselines that need no training
     baselines: Callable[..., dict] | None = None
 

@@ -16,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from tunelab.evaluation.report import rows_generate, rows_label
 from tunelab.evaluation.report.rows import RowOutputs
+from tunelab.tasks import get_task
 
 LEVEL = 0.95
 
@@ -35,28 +37,27 @@ def row_outputs(
     seed: int = 0,
 ) -> RowOutputs:
     """The per-row outputs of `trained` on the file at `path`, by the model's task."""
-    from tunelab.evaluation.report import rows_label
-
-    task = trained.task
-    if task == "classification":
+    task = get_task(trained.task)
+    if task.eval_rows is not None:
+        return task.eval_rows(
+            trained, path, name, batch_size=batch_size, text=text, text_pair=text_pair, label=label
+        )
+    kind = task.head_kind
+    if kind == "sequence":
         return rows_label.classification_rows(
             trained, path, name, batch_size=batch_size, text=text, text_pair=text_pair, label=label
         )
-    if task == "token-classification":
+    if kind == "token":
         return rows_label.token_rows(
             trained, path, name, batch_size=batch_size, text=text, label=label
         )
-    if task == "mlm":
+    if kind == "masked":
         return rows_label.mlm_rows(trained, path, name, batch_size=batch_size, text=text, seed=seed)
-    from tunelab.evaluation.report import rows_generate
-
-    fn = {"causal-lm": rows_generate.causal_lm_rows, "seq2seq": rows_generate.seq2seq_rows}.get(
-        task
-    )
+    fn = {"causal": rows_generate.causal_lm_rows, "seq2seq": rows_generate.seq2seq_rows}.get(kind)
     if fn is None:
         from tunelab.errors import TunelabError
 
-        raise TunelabError(f"{name}: no evaluation for task '{task}'")
+        raise TunelabError(f"{name}: no evaluation for task '{task.name}'")
     return fn(
         trained,
         path,
@@ -195,7 +196,7 @@ def evaluate_report(
             text = text or cols.get("text")
             text_pair = text_pair if text_pair is not None else cols.get("text_pair")
             label = label or cols.get("label")
-        if gen is None and m.trained.task in ("causal-lm", "seq2seq"):
+        if gen is None and get_task(m.trained.task).generates:
             from tunelab.config.generation import GenerationConfig
 
             own = m.trained.meta.get("generation") or {}
