@@ -18,6 +18,8 @@ REGISTRY = {
     "causal-lm": "causal_lm",
     "seq2seq": "seq2seq",
 }
+# the task of a config or a saved model that names none (tunelab.json before tasks existed)
+DEFAULT_TASK = "classification"
 
 
 def get_task(name: str) -> Task:
@@ -35,4 +37,4 @@ def all_tasks() -> list[Task]:
     return [get_task(name) for name in REGISTRY]
 
 
-__all__ = ["REGISTRY", "Task", "all_tasks", "get_task"]
+__all__ = ["DEFAULT_TASK", "REGISTRY", "Task", "all_tasks", "get_task"]
