@@ -103,7 +103,7 @@ def evaluate(
     batch_size: int = 64,
 ) -> dict[str, Any]:
     """`{split: metrics}` of a trained model on a labelled file (columns default to training's)."""
-    from tunelab.evaluation.scoring.classification import evaluate_file
+    from tunelab.evaluation.score_file import evaluate_file
     from tunelab.methods.loading import load_trained
 
     trained = load_trained(model)

@@ -77,7 +77,7 @@ def test_perplexity_is_token_weighted_over_rows(tiny_lm, dev_rows, tmp_path):
     )
     assert out.metrics["loss"] == pytest.approx(nll / count, rel=1e-5)
     # the packed path `tunelab eval` used before gives the same number
-    from tunelab.evaluation.scoring.classification import evaluate_file
+    from tunelab.evaluation.score_file import evaluate_file
 
     assert evaluate_file(trained, path)["perplexity"] == pytest.approx(
         out.metrics["perplexity"], rel=1e-4
@@ -202,7 +202,7 @@ def tiny_bart():
 
 
 def test_seq2seq_rows(tiny_bart, tmp_path):
-    from tunelab.evaluation.scoring.classification import read_eval_split
+    from tunelab.evaluation.read_file import read_eval_split
     from tunelab.evaluation.scoring.seq2seq import target_loss
     from tunelab.tasks.seq2seq import featurize
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tunelab.data.batching import Features, collate, sorted_batches
+from tunelab.tasks import classification as task
 
 
 def logits_for(model, features: Features, batch_size: int, pad_id: int) -> np.ndarray:
@@ -32,8 +33,6 @@ def predict_texts(
     trained, texts: list[str], pairs: list[str] | None = None, batch_size: int = 64
 ) -> list[dict]:
     """[{"label", "score", "scores": {label: p}}] per text (multi-label: "labels" above 0.5)."""
-    from tunelab.tasks import classification as task
-
     enc = trained.tokenizer(
         texts, pairs, truncation=True, max_length=trained.max_length, padding=False
     )

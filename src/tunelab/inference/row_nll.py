@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from tunelab.data.batching import sorted_batches
+from tunelab.tasks.packing import collate_packed, one_per_row, truncate
+from tunelab.tasks.seq2seq import collate, decoder_start_id
+
 
 def lm_row_nll(
     model, encoded: list, max_length: int, pad_id: int, batch_size: int = 16
@@ -20,9 +24,6 @@ def lm_row_nll(
     Each row is its own sequence (no packing), so nothing leaks between rows."""
     import torch
     import torch.nn.functional as F
-
-    from tunelab.data.batching import sorted_batches
-    from tunelab.tasks.packing import collate_packed, one_per_row, truncate
 
     fitted = [truncate(ids, labels, max_length, "truncate") for ids, labels in encoded]
     scored = np.array([i for i, r in enumerate(fitted) if r is not None], dtype=np.int64)
@@ -62,9 +63,6 @@ def seq2seq_row_nll(
     tokens (the labels featurize cut to the target limit) and their count."""
     import torch
     import torch.nn.functional as F
-
-    from tunelab.data.batching import sorted_batches
-    from tunelab.tasks.seq2seq import collate, decoder_start_id
 
     n = len(features)
     nll, tokens = np.zeros(n), np.zeros(n, dtype=np.int64)

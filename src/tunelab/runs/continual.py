@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from numbers import Number
 
+from tunelab.training.procedures.continual import read_earlier, with_replay
+
 
 def _scalars(scores: dict) -> dict:
     return {
@@ -69,8 +71,6 @@ def continual_setup(cfg, task, data):
     p = cfg.procedure
     if p.name != "continual":
         return data, None
-    from tunelab.training.procedures.continual import read_earlier, with_replay
-
     data = with_replay(cfg, task, data)
     check = None
     if p.old_validation:

@@ -22,14 +22,16 @@ import pandas as pd
 
 from tunelab.atomic import atomic_write_json
 from tunelab.config import RunConfig
+from tunelab.data import discover_labels, encode_labels, read_table, require_columns
+from tunelab.data.prepare import _write
+from tunelab.data.splits import kfold_indices
 from tunelab.errors import ConfigError, RunDirError
 from tunelab.runs import settings
+from tunelab.runs.train import run_training
 
 
 def run_kfold(cfg: RunConfig, *, overwrite: bool = False, resume: bool = False) -> dict[str, Any]:
     """Train the k folds of `cfg` (train.folds = k) and return what folds.json holds."""
-    from tunelab.runs.train import run_training
-
     k, out = cfg.train.folds, Path(cfg.output)
     if k is None or cfg.data is None:
         raise ConfigError("train.folds", "k-fold needs train.folds and data.train")
@@ -37,8 +39,6 @@ def run_kfold(cfg: RunConfig, *, overwrite: bool = False, resume: bool = False) 
     t0 = time.perf_counter()
     data_cfg = settings.prepared(cfg)  # prepared splits (and balanced class weights) when asked for
     df, y = _training_rows(data_cfg)
-    from tunelab.data.splits import kfold_indices
-
     try:
         folds = kfold_indices(len(df), k, cfg.train.seed, y=y)
     except ValueError as exc:
@@ -96,8 +96,6 @@ def _prepare_output(out: Path, overwrite: bool, resume: bool) -> None:
 def _training_rows(cfg: RunConfig) -> tuple[pd.DataFrame, np.ndarray | None]:
     """The training rows as the run would read them (row cap applied), and the label ids
     to stratify by (classification only)."""
-    from tunelab.data import discover_labels, encode_labels, read_table, require_columns
-
     d = cfg.data
     if Path(d.train).suffix.lower() == ".txt":  # mlm documents: one per line
         lines = Path(d.train).read_text(encoding="utf-8").splitlines()
@@ -114,8 +112,6 @@ def _training_rows(cfg: RunConfig) -> tuple[pd.DataFrame, np.ndarray | None]:
 
 
 def _write_fold(df: pd.DataFrame, tr: np.ndarray, va: np.ndarray, folder: Path) -> dict:
-    from tunelab.data.prepare import _write
-
     files = {"train": folder / "train.jsonl", "validation": folder / "validation.jsonl"}
     _write(df.iloc[tr], files["train"], "jsonl")
     _write(df.iloc[va], files["validation"], "jsonl")

@@ -18,8 +18,20 @@ import yaml
 
 from tunelab.atomic import atomic_dir, atomic_write_json, atomic_write_text
 from tunelab.config import RunConfig, updated
+from tunelab.config.multitask import task_config, task_data_configs
+from tunelab.evaluation.run_report.page import write_report
+from tunelab.evaluation.scoring import scorer
+from tunelab.methods import get_method
+from tunelab.methods.loading import write_meta
 from tunelab.models import lengths as model_lengths
+from tunelab.models.loading import count_parameters, load_config, load_tokenizer
+from tunelab.models.sources import resolve_model
 from tunelab.runs import settings
+from tunelab.tasks import get_task
+from tunelab.training.loggers import read_metrics
+from tunelab.training.loop import LoopSettings, train_loop
+from tunelab.training.procedures import ProcedureContext, build_procedure
+from tunelab.training.procedures import multitask as mt
 from tunelab.training.rundir import prepare_run_dir
 
 MEAN_METRIC = "mean_primary"  # mean over tasks of each task's primary validation metric
@@ -63,16 +75,6 @@ def run_multitask(
     """Train, evaluate and save one multi-task run; returns results (also results.json)."""
     import torch
     from transformers import set_seed
-
-    from tunelab.config.multitask import task_config, task_data_configs
-    from tunelab.evaluation.scoring import scorer
-    from tunelab.methods import get_method
-    from tunelab.models.loading import count_parameters, load_config, load_tokenizer
-    from tunelab.models.sources import resolve_model
-    from tunelab.tasks import get_task
-    from tunelab.training.loop import LoopSettings, train_loop
-    from tunelab.training.procedures import ProcedureContext, build_procedure
-    from tunelab.training.procedures import multitask as mt
 
     t_start = time.perf_counter()
     run_dir = Path(cfg.output)
@@ -220,9 +222,6 @@ def run_multitask(
         "device": "cuda" if torch.cuda.is_available() else "cpu",
     }
     atomic_write_json(run_dir / "results.json", results)
-    from tunelab.evaluation.run_report.page import write_report
-    from tunelab.training.loggers import read_metrics
-
     title = f"tunelab run: {cfg.model} / {cfg.method.name} / multitask ({', '.join(names)})"
     write_report(run_dir, results, read_metrics(run_dir), title=title)
     return results
@@ -230,8 +229,6 @@ def run_multitask(
 
 def _save_models(run_dir: Path, model, anchor: str, tokenizer, cfg: RunConfig, tcfgs, data) -> None:
     """model/<task>/ per task: the shared encoder (LoRA folded in) plus that task's head."""
-    from tunelab.methods.loading import write_meta
-
     if hasattr(model.tasks[anchor], "merge_and_unload"):  # peft: fold the update into the
         model.tasks[anchor] = model.tasks[anchor].merge_and_unload(
             safe_merge=True

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from tunelab.config import RunConfig
+from tunelab.models.loading import load_tokenizer
+from tunelab.models.sources import resolve_model
+from tunelab.tasks import get_task
+from tunelab.tasks.causal_lm_data import encode_row, preview
 
 
 def preview_rows(cfg: RunConfig, split: str = "train", n: int = 5) -> list[dict]:
     """The first `n` rows of `split`: text, label, token pieces, and whether they were cut."""
-    from tunelab.models.loading import load_tokenizer
-    from tunelab.models.sources import resolve_model
-    from tunelab.tasks import get_task
-
     task = get_task(cfg.task)
     if cfg.task not in ("classification", "causal-lm"):
         from tunelab.errors import ConfigError
@@ -61,8 +61,6 @@ def preview_rows(cfg: RunConfig, split: str = "train", n: int = 5) -> list[dict]
 
 def _causal_rows(part, tokenizer, max_length: int | None, n: int) -> list[dict]:
     """Rendered conversations with the trained tokens (answers + end-of-turn) in «…»."""
-    from tunelab.tasks.causal_lm_data import encode_row, preview
-
     rows = []
     for record, row in list(zip(part.records, part.rows))[:n]:
         ids, labels = encode_row(record, part.fmt, tokenizer, file=part.file, row_number=row)

@@ -24,6 +24,10 @@ from tunelab.config import RunConfig
 from tunelab.config.load import validate_config
 from tunelab.config.reference import _models
 from tunelab.errors import ConfigError, RunDirError, TunelabError
+from tunelab.metrics.classification import primary_metric_mode
+from tunelab.runs.search_report import plot_search, progress_line, trial_record, write_best
+from tunelab.runs.train import run_training
+from tunelab.tasks import get_task
 
 NOT_SEARCHABLE = ("output", "search", "versions")
 
@@ -89,9 +93,6 @@ def set_path(raw: dict, path: str, value: Any) -> dict:
 
 def resolve_metric(cfg: RunConfig) -> tuple[str, str]:
     """(metric, "maximize" | "minimize"): search.metric, else the early-stopping metric."""
-    from tunelab.metrics.classification import primary_metric_mode
-    from tunelab.tasks import get_task
-
     es = cfg.train.early_stopping
     default = es.metric or get_task(cfg.task).default_metric
     metric = cfg.search.metric or default
@@ -137,8 +138,6 @@ def run_search(
     search.json, best_config.yaml and search.png under `output` (default: the config's
     output). Returns what search.json holds."""
     import optuna
-
-    from tunelab.runs.search_report import plot_search, progress_line, trial_record, write_best
 
     if trials < 1:
         raise ConfigError("--trials", "must be >= 1", trials, has_value=True)
@@ -240,8 +239,6 @@ def run_search(
 def _run_trial(tcfg: RunConfig, trial, metric: str) -> float:
     """One trial's run; its validation scores go to the pruner after every evaluation."""
     import optuna
-
-    from tunelab.runs.train import run_training
 
     if tcfg.train.folds:  # cross-validated trial: the mean over folds, nothing to prune on
         from tunelab.runs.kfold import run_kfold

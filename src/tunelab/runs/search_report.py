@@ -9,6 +9,9 @@ import math
 from pathlib import Path
 from typing import Any
 
+from tunelab.atomic import atomic_write_text
+from tunelab.evaluation.run_report.plots import save_png
+
 STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running"}
 
 
@@ -86,8 +89,6 @@ def plot_search(summary: dict, path: Path) -> Path:
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    from tunelab.evaluation.run_report.plots import save_png
-
     trials = summary["trials"]
     metric, maximize = summary["metric"], summary["direction"] == "maximize"
     names = list(summary["space"])[:6]
@@ -145,8 +146,6 @@ def write_best(summary: dict, study, out: Path, baselines: list) -> None:
     user's baselines back, no search section."""
     import optuna
     import yaml
-
-    from tunelab.atomic import atomic_write_text
 
     done = [
         t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE

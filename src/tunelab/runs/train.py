@@ -15,7 +15,20 @@ import yaml
 
 from tunelab.atomic import atomic_dir, atomic_write_json, atomic_write_text
 from tunelab.config import RunConfig
+from tunelab.evaluation.run_report.page import write_report
+from tunelab.evaluation.run_report.plots import plot_confusion_matrix
+from tunelab.evaluation.scoring import scorer
+from tunelab.inference.generation import split_samples
+from tunelab.methods import fit, get_method
+from tunelab.methods.loading import write_meta
+from tunelab.models.loading import count_parameters, load_config, load_options, load_tokenizer
+from tunelab.models.sources import resolve_model
+from tunelab.runs.continual import continual_setup
 from tunelab.runs.settings import choose_max_length, choose_settings, prepared
+from tunelab.tasks import get_task
+from tunelab.training.loggers import read_metrics
+from tunelab.training.loop import LoopSettings, train_loop
+from tunelab.training.procedures import ProcedureContext, build_procedure
 from tunelab.training.rundir import prepare_run_dir
 
 
@@ -34,16 +47,6 @@ def run_training(
         return run_multitask(cfg, overwrite=overwrite, resume=resume, on_eval=on_eval)
     import torch
     from transformers import set_seed
-
-    from tunelab.evaluation.scoring import scorer
-    from tunelab.inference.generation import split_samples
-    from tunelab.methods import fit, get_method
-    from tunelab.models.loading import count_parameters, load_config, load_options, load_tokenizer
-    from tunelab.models.sources import resolve_model
-    from tunelab.runs.continual import continual_setup
-    from tunelab.tasks import get_task
-    from tunelab.training.loop import LoopSettings, train_loop
-    from tunelab.training.procedures import ProcedureContext, build_procedure
 
     t_start = time.perf_counter()
     run_dir = Path(cfg.output)
@@ -248,7 +251,6 @@ def _weights_mb(folder: Path) -> float | None:
 
 def _save_model(run_dir: Path, model, tokenizer, method, cfg: RunConfig, meta: dict) -> None:
     """model/ (and adapter/ when LoRA is merged), each written to a temp folder then renamed."""
-    from tunelab.methods.loading import write_meta
 
     def finish(folder: Path, extra: dict) -> None:
         tokenizer.save_pretrained(folder)
@@ -264,10 +266,6 @@ def _save_model(run_dir: Path, model, tokenizer, method, cfg: RunConfig, meta: d
 
 
 def _write_figures(run_dir: Path, results: dict, cfg: RunConfig) -> None:
-    from tunelab.evaluation.run_report.page import write_report
-    from tunelab.evaluation.run_report.plots import plot_confusion_matrix
-    from tunelab.training.loggers import read_metrics
-
     split = "test" if "test" in results else "validation"
     cm = results.get(split, {}).get("confusion_matrix")
     if cm:

@@ -7,6 +7,9 @@ as earlier turns of each conversation, the prompt-engineering alternative to fin
 
 from __future__ import annotations
 
+from tunelab.evaluation.baselines.few_shot import fit_few_shot, position_limit
+from tunelab.inference.generation import split_samples
+
 
 def base_scores(model, task, feats: dict, data, cfg, tokenizer, score) -> dict:
     """{"base_model": {split: metrics}, "base_few_shot": {split: metrics, "shots": k, ...}} for
@@ -22,8 +25,6 @@ def base_scores(model, task, feats: dict, data, cfg, tokenizer, score) -> dict:
             n: score(model, feats[n], data.labels, bs, pad_id, split=data.splits[n]) for n in splits
         }
     }
-    from tunelab.inference.generation import split_samples
-
     last = splits[-1]
     out["base_model"][last].update(
         split_samples(model, task, data.splits[last], tokenizer, cfg, who="base model")
@@ -40,8 +41,6 @@ def few_shot_scores(model, task, splits: list[str], data, cfg, tokenizer, score)
     "note": what fell short}. The prompts are sized for the shots (within what the model
     takes); a split where no example fits in front of any row is left out, with a note and a
     warning, rather than reported as few-shot when it is the base model scored again."""
-    from tunelab.evaluation.baselines.few_shot import fit_few_shot, position_limit
-
     k, max_length = cfg.eval.few_shot, cfg.data.max_length
     limit = position_limit(model, tokenizer)
     print(f"base model: scoring with {k} training examples in each prompt")

@@ -13,6 +13,7 @@ from tunelab.evaluation.baselines.text import (
     majority_baseline,
     tfidf_logreg_baseline,
 )
+from tunelab.models.loading import quiet_transformers
 
 
 def _joined(split) -> list[str]:
@@ -45,8 +46,6 @@ def run_baselines(cfg: RunConfig, data, source, tokenizer) -> tuple[dict, dict]:
 
 def _linear_probe(cfg, train, evals, names, multi, source, tokenizer) -> dict:
     from transformers import AutoModel
-
-    from tunelab.models.loading import quiet_transformers
 
     with quiet_transformers():
         encoder = AutoModel.from_pretrained(source.path, use_safetensors=True)

@@ -10,14 +10,19 @@ training diagnosis of each model that is a run folder with metrics.jsonl.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tunelab.errors import ConfigError, DataError, TunelabError
+from tunelab.evaluation.diagnosis.diagnose import diagnose, read_metrics, run_metric
 from tunelab.evaluation.report import rows_generate, rows_label
+from tunelab.evaluation.report.columns import column_hint
+from tunelab.evaluation.report.jsonable import jsonable
+from tunelab.evaluation.report.models import iter_models
 from tunelab.evaluation.report.rows import RowOutputs
+from tunelab.metrics.stats import bootstrap_ci, mcnemar, paired_test
 from tunelab.tasks import get_task
 
 LEVEL = 0.95
@@ -69,28 +74,8 @@ def row_outputs(
     )
 
 
-def jsonable(obj: Any) -> Any:
-    """A deep copy fit for strict JSON: numpy scalars as Python numbers, NaN/inf as None,
-    numpy arrays dropped (per-row arrays such as probabilities stay out of report.json)."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items() if not isinstance(v, np.ndarray)}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, (str, type(None))):
-        return obj
-    return str(obj)
-
-
 def _intervals(out: RowOutputs, samples: int, seed: int) -> dict[str, dict]:
     """{metric: {"value", "low", "high", ...}}; no interval (None) with samples = 0."""
-    from tunelab.metrics.stats import bootstrap_ci
-
     if samples > 0 and out.n > 0:
         return bootstrap_ci(out.metric_fn, out.n, samples=samples, level=LEVEL, seed=seed)
     full = out.metric_fn(np.arange(out.n))
@@ -101,8 +86,6 @@ def _intervals(out: RowOutputs, samples: int, seed: int) -> dict[str, dict]:
 
 
 def _paired(a: RowOutputs, b: RowOutputs, samples: int, seed: int) -> dict:
-    from tunelab.metrics.stats import mcnemar, paired_test
-
     both = a.correct is not None and b.correct is not None
     if samples > 0:
         return paired_test(
@@ -135,8 +118,6 @@ def _paired(a: RowOutputs, b: RowOutputs, samples: int, seed: int) -> dict:
 
 def _diagnosis(run_dir: Path) -> dict | None:
     """The training diagnosis of a run folder (records kept for the plot), or None."""
-    from tunelab.evaluation.diagnosis.diagnose import diagnose, read_metrics, run_metric
-
     records = read_metrics(run_dir)
     if not records:
         return None
@@ -179,15 +160,10 @@ def evaluate_report(
     a generative model generates for (None: all), `generation` overrides of the first model's
     decoding settings (every model decodes with the same settings), `split` what the data is
     (a name kept in the report)."""
-    from tunelab.errors import ConfigError, DataError, TunelabError
-    from tunelab.evaluation.report.models import iter_models
-
     if not Path(data).exists():
         raise DataError(str(data), "no such file")
     if bootstrap < 0:
         raise ConfigError("--bootstrap", "must be >= 0", bootstrap, has_value=True)
-    from tunelab.evaluation.report.columns import column_hint
-
     given = {"text": text, "text_pair": text_pair, "label": label}
     models, outputs, gen = [], [], None
     for m in iter_models([str(model), *map(str, compare)], names):

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tunelab.errors import ConfigError
-from tunelab.methods.any_model import LABEL_TASKS
+from tunelab.methods.any_model import LABEL_TASKS, head_task, is_tunelab_folder, load_base_model
+from tunelab.methods.loading import load_trained, resolve_model_dir
+from tunelab.models.sources import resolve_model
 
 
 @dataclass
@@ -66,10 +68,6 @@ def unique_names(names: list[str]) -> list[str]:
 def load_model(spec: str, like=None, flag: str = "MODEL"):
     """A TrainedModel of `spec` for evaluation. `like` (the first model's TrainedModel) gives
     a compared base model its task and reading settings; `flag` names the argument in errors."""
-    from tunelab.methods.any_model import head_task, is_tunelab_folder, load_base_model
-    from tunelab.methods.loading import load_trained, resolve_model_dir
-    from tunelab.models.sources import resolve_model
-
     p = Path(spec)
     if is_tunelab_folder(p):
         return load_trained(p)

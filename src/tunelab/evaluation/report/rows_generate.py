@@ -23,9 +23,16 @@ import time
 
 import numpy as np
 
+from tunelab.config.generation import GenerationConfig
+from tunelab.evaluation.read_file import read_eval_split
 from tunelab.evaluation.report.rows import RowOutputs
+from tunelab.evaluation.scoring.seq2seq import generate_rows as decode_rows
+from tunelab.inference.generation import complete
 from tunelab.inference.row_nll import lm_row_nll, seq2seq_row_nll
 from tunelab.metrics.text_rows import TextRows, text_rows
+from tunelab.tasks.causal_lm import generation_prompts
+from tunelab.tasks.causal_lm_data import encode_row
+from tunelab.tasks.seq2seq import featurize
 
 PROMPT_CHARS = 2000  # prompts/sources are shortened to this in the per-row details
 
@@ -138,8 +145,6 @@ def _gen_details(gen: dict) -> dict:
 
 def _settings(trained, gen):
     """The decoding settings: `gen` when given, else the run's `generation:` (greedy default)."""
-    from tunelab.config.generation import GenerationConfig
-
     if gen is not None:
         return gen if isinstance(gen, GenerationConfig) else GenerationConfig(**gen)
     return GenerationConfig(**(trained.meta.get("generation") or {}))
@@ -167,11 +172,6 @@ def causal_lm_rows(
     0: none) with a non-blank reference answer a generation from the conversation up to its
     last answer, scored against it ("token_f1", "rougeL", "bleu" 0-100, "stop_rate" 0-1:
     share ended by EOS or a stop string, "gen_tokens_mean")."""
-    from tunelab.evaluation.scoring.classification import read_eval_split
-    from tunelab.inference.generation import complete
-    from tunelab.tasks.causal_lm import generation_prompts
-    from tunelab.tasks.causal_lm_data import encode_row
-
     model, tok = trained.model, trained.tokenizer
     split = read_eval_split(trained, path, text=text)
     encoded = [
@@ -228,10 +228,6 @@ def seq2seq_rows(
     against the row's references ("bleu", "chrf", "rougeL", "token_f1", "exact_match" 0-100,
     "gen_tokens_mean"), decoded as evaluation/scoring/seq2seq.py does (`gen`, else the run's
     `generation:`; at most the target limit in new tokens)."""
-    from tunelab.evaluation.scoring.classification import read_eval_split
-    from tunelab.evaluation.scoring.seq2seq import generate_rows as decode_rows
-    from tunelab.tasks.seq2seq import featurize
-
     model, tok = trained.model, trained.tokenizer
     split = read_eval_split(trained, path, text=text)
     settings = _settings(trained, gen)

@@ -13,7 +13,19 @@ from typing import Any
 
 import numpy as np
 
+from tunelab.config.schema import DataConfig
+from tunelab.data import read_table
+from tunelab.data.batching import sorted_batches
+from tunelab.evaluation.read_file import read_eval_split
+from tunelab.evaluation.report.calibration import calibration, confident_mistakes
 from tunelab.evaluation.report.rows import RowOutputs
+from tunelab.evaluation.scoring.classification import score_logits
+from tunelab.evaluation.scoring.entities import bio_entities, entity_metrics, token_logits
+from tunelab.inference.forward import logits_for
+from tunelab.models.loading import quiet_transformers
+from tunelab.tasks import classification, mlm, token_classification
+from tunelab.tasks.mlm import _boundary_ids
+from tunelab.tasks.mlm_data import read_texts
 
 
 def _safe_div(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
@@ -95,17 +107,12 @@ def classification_rows(
     """RowOutputs of a classifier on a labelled file. details: labels, confusion matrix,
     per-class table, calibration (max probability vs right), confident mistakes, and the
     probabilities (numpy, "probs"; left out of report.json)."""
-    from tunelab.evaluation.report.calibration import calibration, confident_mistakes
-    from tunelab.evaluation.scoring.classification import read_eval_split, score_logits
-    from tunelab.inference.forward import logits_for
-    from tunelab.tasks import classification as task
-
     labels = trained.labels
     split = read_eval_split(trained, path, text=text, text_pair=text_pair, label=label)
-    feats = task.featurize(split, trained.tokenizer, trained.max_length)
+    feats = classification.featurize(split, trained.tokenizer, trained.max_length)
     logits = logits_for(trained.model, feats, batch_size, trained.tokenizer.pad_token_id)  # (N, C)
     metrics = score_logits(logits, split.y, labels)
-    pred, probs = task.predict(logits, labels.multi_label)
+    pred, probs = classification.predict(logits, labels.multi_label)
     nll = _row_nll(logits, split.y, labels.multi_label)
     texts = split.texts
     if split.pairs is not None:
@@ -141,11 +148,6 @@ def token_rows(trained, path, name: str, *, batch_size: int = 64, text=None, lab
     per entity type), token accuracy counts and summed token loss, so metric_fn recomputes
     entity micro P/R/F1 over any multiset of sentences. Words cut by max_length count as "O"
     predictions, as evaluate_token_file scores them."""
-    from tunelab.config.schema import DataConfig
-    from tunelab.data import read_table
-    from tunelab.evaluation.scoring.entities import bio_entities, entity_metrics, token_logits
-    from tunelab.tasks import token_classification as task
-
     names = list(trained.labels.names)
     cols = trained.meta.get("columns", {})
     cfg = DataConfig(
@@ -154,16 +156,16 @@ def token_rows(trained, path, name: str, *, batch_size: int = 64, text=None, lab
         label=label or cols.get("label") or "ner_tags",
         label_names=names,
     )
-    split = task.read_split("eval", read_table(path), cfg, trained.labels)
-    feats = task.featurize(split, trained.tokenizer, trained.max_length)
+    split = token_classification.read_split("eval", read_table(path), cfg, trained.labels)
+    feats = token_classification.featurize(split, trained.tokenizer, trained.max_length)
     rows = token_logits(trained.model, feats, batch_size, trained.tokenizer.pad_token_id)
     n = len(split)
     gold_n, pred_n, hit_n, tok_ok, tok_n, nll, nll_n = (np.zeros(n) for _ in range(7))
     true_tags, pred_tags = [], []
     for k, (logits, lab) in enumerate(zip(rows, feats.labels)):
         lab = np.asarray(lab, dtype=np.int64)
-        z = logits[lab != task.IGNORE].astype(np.float64)  # (W, C): visible words
-        gold_ids = lab[lab != task.IGNORE]
+        z = logits[lab != token_classification.IGNORE].astype(np.float64)  # (W, C): visible words
+        gold_ids = lab[lab != token_classification.IGNORE]
         if len(gold_ids):
             m = z.max(axis=-1)
             lse = m + np.log(np.exp(z - m[:, None]).sum(axis=-1))
@@ -210,13 +212,9 @@ def mlm_rows(trained, path, name: str, *, batch_size: int = 64, text=None, seed:
     import torch
     import torch.nn.functional as F
 
-    from tunelab.data.batching import sorted_batches
-    from tunelab.tasks import mlm as task
-    from tunelab.tasks.mlm_data import read_texts
-
     cols = trained.meta.get("columns", {})
     docs = read_texts("eval", path, text or cols.get("text") or "text")
-    feats = task.featurize(docs, trained.tokenizer, trained.max_length)
+    feats = mlm.featurize(docs, trained.tokenizer, trained.max_length)
     owner = _block_owners(docs, trained.tokenizer, trained.max_length)  # per block: (T,) doc ids
     n = len(docs)
     loss_sum, hits, count = np.zeros(n), np.zeros(n), np.zeros(n)
@@ -227,7 +225,7 @@ def mlm_rows(trained, path, name: str, *, batch_size: int = 64, text=None, seed:
     with torch.inference_mode():
         for index in sorted_batches(feats.lengths, batch_size):
             index = np.sort(index)
-            batch = task.collate(feats, index, pad_id, generator=generator)
+            batch = mlm.collate(feats, index, pad_id, generator=generator)
             labels = batch.pop("labels")  # (B, T), -100 where not masked
             logits = model(**{k: v.to(device) for k, v in batch.items()}).logits.float().cpu()
             for j, i in enumerate(index):
@@ -261,9 +259,6 @@ def mlm_rows(trained, path, name: str, *, batch_size: int = 64, text=None, seed:
 def _block_owners(docs, tokenizer, max_length: int | None) -> list[np.ndarray]:
     """Per block of mlm.featurize, the document index of every position (T,), the wrapping
     [CLS]/[SEP] and the separators credited to the document before them."""
-    from tunelab.models.loading import quiet_transformers
-    from tunelab.tasks.mlm import _boundary_ids
-
     start, end = _boundary_ids(tokenizer)
     head, tail = int(start is not None), int(end is not None)
     with quiet_transformers():

@@ -15,7 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from tunelab.data import read_table
+from tunelab.errors import DataError
 from tunelab.evaluation.report.rows import RowOutputs
+from tunelab.metrics.classification import primary_metric_mode
+from tunelab.metrics.stats import bootstrap_ci
 
 MISSING = "(missing)"
 
@@ -35,9 +39,6 @@ def read_groups(path, column: str, n: int, rows: list[int] | None = None) -> lis
     """The group value of each scored row: row i of the file, or the file row rows[i] (the
     reader's row number) when a task skipped rows. DataError naming the file and column when
     the column is not there."""
-    from tunelab.data import read_table
-    from tunelab.errors import DataError
-
     df = read_table(path)
     if column not in df.columns:
         shown = ", ".join(map(str, df.columns[:12]))
@@ -85,9 +86,6 @@ def slice_metrics(
     {metric: {"value", "low", "high"}}}}] (largest slice first), "gaps": {name: {metric:
     {"best", "best_slice", "worst", "worst_slice", "gap"}}}, "gap_over": "all" | "large"}.
     """
-    from tunelab.metrics.classification import primary_metric_mode
-    from tunelab.metrics.stats import bootstrap_ci
-
     labels = np.asarray(groups, dtype=object)
     values = sorted(set(groups), key=lambda v: (-int(np.sum(labels == v)), v))
     slices = []

@@ -23,8 +23,13 @@ from collections.abc import Callable
 import numpy as np
 
 from tunelab.data.augment import STOPWORDS, match_case, word_tokens
+from tunelab.data.batching import Features
 from tunelab.errors import TunelabError
+from tunelab.evaluation.read_file import read_eval_split
+from tunelab.evaluation.report.columns import column_hint
 from tunelab.evaluation.robustness import perturb
+from tunelab.inference.forward import logits_for
+from tunelab.tasks.classification import predict
 
 ATTACKS = ("typo", "synonym", "drop", "greedy")
 Proba = Callable[[list[str], list[str] | None], np.ndarray]
@@ -167,9 +172,6 @@ def attack_rows(
 
 def model_proba(trained, batch_size: int = 64) -> Proba:
     """predict_proba of a trained single-label classifier (softmax of its logits)."""
-    from tunelab.data.batching import Features
-    from tunelab.inference.forward import logits_for
-    from tunelab.tasks.classification import predict
 
     def proba(texts: list[str], pairs: list[str] | None) -> np.ndarray:
         enc = trained.tokenizer(texts, pairs, truncation=True, max_length=trained.max_length)
@@ -196,8 +198,6 @@ def robustness_file(
     **settings,
 ) -> dict:
     """attack_rows on the first `rows` rows of a labelled file; columns default to training's."""
-    from tunelab.evaluation.scoring.classification import read_eval_split
-
     if trained.task != "classification" or trained.labels is None or trained.labels.multi_label:
         raise TunelabError(
             f"robustness attacks need a single-label classification model; this one is "
@@ -205,8 +205,6 @@ def robustness_file(
         )
     if rows is not None and rows <= 0:
         raise TunelabError(f"--rows: must be > 0, got {rows}")
-    from tunelab.evaluation.report.columns import column_hint
-
     cols = trained.meta.get("columns") or {}
     given = {"text": text, "text_pair": text_pair, "label": label}
     used = {r: given[r] or cols.get(r) for r in given}

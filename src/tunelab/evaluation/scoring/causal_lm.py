@@ -6,6 +6,9 @@ import math
 
 import numpy as np
 
+from tunelab.data.batching import sorted_batches
+from tunelab.tasks.causal_lm import collate
+
 
 def token_nll(logits, labels) -> tuple[float, int]:
     """(summed cross-entropy, count) over the labelled tokens: logits (B, T, V) against labels
@@ -24,9 +27,6 @@ def token_nll(logits, labels) -> tuple[float, int]:
 def score_lm_features(model, features, batch_size: int, pad_id: int) -> dict:
     """{"loss", "perplexity", "tokens"} over every trained token of the packed sequences."""
     import torch
-
-    from tunelab.data.batching import sorted_batches
-    from tunelab.tasks.causal_lm import collate
 
     device = next(model.parameters()).device
     total, count = 0.0, 0

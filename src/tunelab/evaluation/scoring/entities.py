@@ -14,6 +14,8 @@ from collections import Counter
 
 import numpy as np
 
+from tunelab.config.schema import DataConfig
+from tunelab.data import read_table
 from tunelab.data.batching import Features, collate, sorted_batches
 from tunelab.data.labels import LabelSpace
 from tunelab.tasks import token_classification as task
@@ -255,9 +257,6 @@ def evaluate_token_file(
 ) -> dict:
     """Entity metrics of a trained tagger on a labelled file (for `tunelab eval`); columns
     default to those it was trained on."""
-    from tunelab.config.schema import DataConfig
-    from tunelab.data import read_table
-
     cols = trained.meta.get("columns", {})
     cfg = DataConfig(
         train=str(path),

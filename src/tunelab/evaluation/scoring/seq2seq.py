@@ -9,11 +9,15 @@ import time
 
 import numpy as np
 
-from tunelab.data.batching import Features
+from tunelab.config.generation import GenerationConfig
+from tunelab.data.batching import Features, sorted_batches
 from tunelab.data.batching import collate as pad_collate
 from tunelab.evaluation.scoring.causal_lm import token_nll
 from tunelab.inference.generation import cut_at_stop
+from tunelab.metrics.text import text_metrics
 from tunelab.models.encoder_decoder import end_ids
+from tunelab.tasks.seq2seq import collate, decoder_start_id
+from tunelab.tasks.seq2seq_data import Seq2SeqFeatures, Seq2SeqSettings, cut, encode_sources
 
 SAMPLES = 5  # (source, reference, prediction) examples kept in the scores
 SAMPLE_CHARS = 300  # sources are shortened to this many characters in the samples
@@ -22,9 +26,6 @@ SAMPLE_CHARS = 300  # sources are shortened to this many characters in the sampl
 def target_loss(model, features, batch_size: int, pad_id: int) -> tuple[float, int]:
     """(mean cross-entropy per target token, number of target tokens) over all rows."""
     import torch
-
-    from tunelab.data.batching import sorted_batches
-    from tunelab.tasks.seq2seq import collate, decoder_start_id
 
     device = next(model.parameters()).device
     start = decoder_start_id(model)
@@ -82,8 +83,6 @@ def score_seq2seq_features(model, features, batch_size: int, pad_id: int) -> dic
     rows {"bleu", "chrf", "rouge1", "rouge2", "rougeL", "exact_match", "token_f1"} (0-100),
     "generated_rows", "gen_len_mean" (words), "generate_seconds", and "samples": a few
     {source, reference, prediction} dicts to read."""
-    from tunelab.metrics.text import text_metrics
-
     was_training = model.training
     model.eval()
     try:
@@ -125,9 +124,6 @@ def generate_texts(
 ) -> list[str]:
     """Outputs of a seq2seq model for raw source `texts` (a trained run: pass its
     `meta["columns"]["prefix"]` and `max_length`), decoded as in evaluation."""
-    from tunelab.config.generation import GenerationConfig
-    from tunelab.tasks.seq2seq_data import Seq2SeqFeatures, Seq2SeqSettings, cut, encode_sources
-
     _, end = end_ids(tokenizer)
     ids = encode_sources(tokenizer, texts, prefix or "")
     if max_length is not None:
