@@ -279,7 +279,9 @@ def _cmd_train(args) -> int:
         print("models: " + ", ".join(results["run"]["models"].values()))
         return 0
     split = "test" if "test" in results else "validation"
-    if results["run"]["task"] == "classification":
+    from tunelab.tasks import get_task
+
+    if get_task(results["run"]["task"]).head_kind == "sequence":
         print(format_results_table(results, split))
     else:
         rows = [("fine-tuned", results.get(split, {}))] + [

@@ -59,11 +59,11 @@ def markup_rows(data: DataConfig) -> tuple[int, int, str | None]:
     return found, total, first
 
 
-def markup_stage(data: DataConfig, task: str) -> tuple[PrepareConfig | None, dict]:
+def markup_stage(data: DataConfig, applies: bool) -> tuple[PrepareConfig | None, dict]:
     """The prepare stage that cleans markup (None: no cleaning), and the default chosen, in
     the `{"data.clean_markup": {"value", "why"}}` form of the run's other chosen defaults
-    (empty when the config set the value)."""
-    if data.prepare is not None or task != "classification" or data.clean_markup is False:
+    (empty when the config set the value). `applies`: the task reads `data.clean_markup`."""
+    if data.prepare is not None or not applies or data.clean_markup is False:
         return None, {}
     if data.clean_markup is True:
         return MARKUP_ONLY, {}

@@ -22,6 +22,7 @@ from tunelab.export.verify import (
     lm_outputs,
     torch_runner,
 )
+from tunelab.tasks import DEFAULT_TASK, Task, get_task
 
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 PEFT_PROMPT_METHODS = ("prefix", "prompt")
@@ -71,7 +72,12 @@ class Source:
 
     @property
     def task(self) -> str:
-        return self.meta.get("task", "classification")
+        return self.meta.get("task", DEFAULT_TASK)
+
+    @property
+    def spec(self) -> Task:
+        """The Task the model was trained for (its head kind decides the formats and checks)."""
+        return get_task(self.task)
 
     @property
     def method(self) -> str:
@@ -134,7 +140,7 @@ class Source:
         if "feeds" not in self._cache:
             t = self.trained
             feeds = encode(t.tokenizer, self.held, t.max_length, self.input_names())
-            if self.task == "seq2seq":  # score the first decoder step: (N, 1, V) logits
+            if self.spec.head_kind == "encoder-decoder":  # score the first decoder step: (N, 1, V) logits
                 start = t.model.config.decoder_start_token_id or 0
                 feeds["decoder_input_ids"] = np.full((len(self.held), 1), start, np.int64)
             self._cache["feeds"] = feeds
@@ -148,7 +154,7 @@ class Source:
 
     def token_mask(self) -> np.ndarray | None:
         """(N, T) real-token mask for per-token logits, None for one output per row."""
-        if self.task in ("token-classification", "mlm"):
+        if self.spec.head_kind in ("token", "masked"):
             return self.feeds()["attention_mask"]
         return None
 

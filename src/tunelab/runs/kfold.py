@@ -28,6 +28,7 @@ from tunelab.data.splits import kfold_indices
 from tunelab.errors import ConfigError, RunDirError
 from tunelab.runs import settings
 from tunelab.runs.train import run_training
+from tunelab.tasks import get_task
 
 
 def run_kfold(cfg: RunConfig, *, overwrite: bool = False, resume: bool = False) -> dict[str, Any]:
@@ -104,7 +105,7 @@ def _training_rows(cfg: RunConfig) -> tuple[pd.DataFrame, np.ndarray | None]:
         df = read_table(d.train)
     if d.max_train_rows:
         df = df.head(d.max_train_rows)
-    if cfg.task != "classification":
+    if not get_task(cfg.task).labelled or get_task(cfg.task).head_kind != "sequence":
         return df, None
     require_columns(df, d.train, [d.label])
     labels = discover_labels([df], d.label, d.label_names)

@@ -3,31 +3,29 @@
 from __future__ import annotations
 
 from tunelab.config import RunConfig
+from tunelab.errors import ConfigError
 from tunelab.models.loading import load_tokenizer
 from tunelab.models.sources import resolve_model
-from tunelab.tasks import get_task
+from tunelab.tasks import all_tasks, get_task
 from tunelab.tasks.causal_lm_data import encode_row, preview
 
 
 def preview_rows(cfg: RunConfig, split: str = "train", n: int = 5) -> list[dict]:
     """The first `n` rows of `split`: text, label, token pieces, and whether they were cut."""
     task = get_task(cfg.task)
-    if cfg.task not in ("classification", "causal-lm"):
-        from tunelab.errors import ConfigError
-
+    if task.head_kind not in ("sequence", "causal"):
+        shown = [t.name for t in all_tasks() if t.head_kind in ("sequence", "causal")]
         raise ConfigError(
-            "task", "data preview shows classification and causal-lm rows", cfg.task, has_value=True
+            "task", f"data preview shows {' and '.join(shown)} rows", cfg.task, has_value=True
         )
     data = task.load_data(cfg)
     if split not in data.splits:
-        from tunelab.errors import ConfigError
-
         raise ConfigError(
             "--split", f"no such split; have {sorted(data.splits)}", split, has_value=True
         )
     part = data.splits[split]
     tokenizer = load_tokenizer(resolve_model(cfg.model))
-    if cfg.task == "causal-lm":
+    if task.head_kind == "causal":
         return _causal_rows(part, tokenizer, cfg.data.max_length, n)
     max_length = cfg.data.max_length or min(getattr(tokenizer, "model_max_length", 512), 512)
     rows = []

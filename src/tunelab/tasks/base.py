@@ -12,7 +12,7 @@ the registry (`tasks/__init__.py`) and one row in the docs.
 - "token": (B, T, C) logits per input token, labels on the first sub-token of each word;
 - "causal": (B, T, V) next-token logits of a decoder-only LM;
 - "masked": (B, T, V) logits at masked positions of an encoder;
-- "seq2seq": an encoder-decoder generating a target text;
+- "encoder-decoder": an encoder-decoder generating a target text;
 - "span": start and end logits over the input tokens (extractive QA).
 """
 
@@ -28,7 +28,7 @@ from tunelab.data.batching import collate as pad_collate
 from tunelab.data.labels import LabelSpace
 from tunelab.models import lengths as model_lengths
 
-HeadKind = Literal["sequence", "token", "causal", "masked", "seq2seq", "span"]
+HeadKind = Literal["sequence", "token", "causal", "masked", "encoder-decoder", "span"]
 
 
 def no_class_weights(y: Any, labels: LabelSpace | None, mode: str) -> None:

@@ -237,7 +237,7 @@ def class_weights(y, labels, mode):
 
 TASK = Task(
     name=NAME,
-    head_kind="seq2seq",
+    head_kind="encoder-decoder",
     auto_model="AutoModelForSeq2SeqLM",
     peft_task_type="SEQ_2_SEQ_LM",
     default_metric=DEFAULT_METRIC,

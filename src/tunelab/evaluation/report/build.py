@@ -58,7 +58,7 @@ def row_outputs(
         )
     if kind == "masked":
         return rows_label.mlm_rows(trained, path, name, batch_size=batch_size, text=text, seed=seed)
-    fn = {"causal": rows_generate.causal_lm_rows, "seq2seq": rows_generate.seq2seq_rows}.get(kind)
+    fn = {"causal": rows_generate.causal_lm_rows, "encoder-decoder": rows_generate.seq2seq_rows}.get(kind)
     if fn is None:
         from tunelab.errors import TunelabError
 

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tunelab.errors import ConfigError
-from tunelab.methods.any_model import LABEL_TASKS, head_task, is_tunelab_folder, load_base_model
+from tunelab.methods.any_model import head_task, is_tunelab_folder, load_base_model
 from tunelab.methods.loading import load_trained, resolve_model_dir
 from tunelab.models.sources import resolve_model
+from tunelab.tasks import get_task
 
 
 @dataclass
@@ -83,14 +84,16 @@ def load_model(spec: str, like=None, flag: str = "MODEL"):
             f"{spec} is a plain model ({shown}) with no task head; evaluate a trained model "
             "(a `tunelab train` run folder) and give base models as --compare",
         )
-    if task in LABEL_TASKS and head != task:
+    if get_task(task).labelled and head != task:
         raise ConfigError(
             flag,
             f"{spec} is a plain encoder ({shown}) without a trained {task} head; its scores "
             "would be those of a random head. Compare with a trained run instead "
             "(e.g. --compare runs/<other-run>)",
         )
-    if task == "causal-lm" and head != "causal-lm":
+    if get_task(task).head_kind == "causal" and (
+        head is None or get_task(head).head_kind != "causal"
+    ):
         raise ConfigError(flag, f"{spec} ({shown}) is not a causal LM; cannot compare it")
     # a base model reads and scores the file as the first model does (columns, packing, ...)
     keep = ("columns", "packing", "generation", "max_length")
@@ -108,7 +111,7 @@ def check_comparable(first: EvalModel, other: EvalModel, flag: str = "--compare"
             f"{other.spec} is a {b.task} model but {first.spec} is {a.task}; compared models "
             "must share the task",
         )
-    if a.task in LABEL_TASKS:
+    if get_task(a.task).labelled:
         na, nb = list(a.labels.names), list(b.labels.names)
         if na != nb or a.labels.multi_label != b.labels.multi_label:
             raise ConfigError(

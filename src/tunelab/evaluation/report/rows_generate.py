@@ -210,7 +210,7 @@ def causal_lm_rows(
             "seconds": time.perf_counter() - t0,
         }
     headline = ("token_f1", "rougeL", "bleu")
-    return _build(name, "causal-lm", nll, tokens, generated, headline)
+    return _build(name, trained.task, nll, tokens, generated, headline)
 
 
 def seq2seq_rows(
@@ -261,4 +261,4 @@ def seq2seq_rows(
             "seconds": time.perf_counter() - t0,
         }
     headline = ("bleu", "chrf", "rougeL", "token_f1", "exact_match")
-    return _build(name, "seq2seq", nll, tokens, generated, headline)
+    return _build(name, trained.task, nll, tokens, generated, headline)

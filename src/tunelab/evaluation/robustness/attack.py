@@ -29,6 +29,7 @@ from tunelab.evaluation.read_file import read_eval_split
 from tunelab.evaluation.report.columns import column_hint
 from tunelab.evaluation.robustness import perturb
 from tunelab.inference.forward import logits_for
+from tunelab.tasks import get_task
 from tunelab.tasks.classification import predict
 
 ATTACKS = ("typo", "synonym", "drop", "greedy")
@@ -198,7 +199,11 @@ def robustness_file(
     **settings,
 ) -> dict:
     """attack_rows on the first `rows` rows of a labelled file; columns default to training's."""
-    if trained.task != "classification" or trained.labels is None or trained.labels.multi_label:
+    if (
+        get_task(trained.task).head_kind != "sequence"
+        or trained.labels is None
+        or trained.labels.multi_label
+    ):
         raise TunelabError(
             f"robustness attacks need a single-label classification model; this one is "
             f"'{trained.task}'{' (multi-label)' if trained.labels and trained.labels.multi_label else ''}"

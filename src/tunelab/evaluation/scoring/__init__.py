@@ -48,7 +48,7 @@ def scorer(task_name: str) -> Callable:
             return score_lm_features(model, features, batch_size, pad_id)
 
         return score
-    if kind == "seq2seq":
+    if kind == "encoder-decoder":
         from tunelab.evaluation.scoring.seq2seq import score_seq2seq_features
 
         def score(model, features, labels, batch_size, pad_id, split=None):
