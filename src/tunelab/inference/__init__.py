@@ -1,0 +1,1 @@
+"""Forward passes and generation shared by evaluation, prediction, explanation and serving."""

@@ -1,0 +1,1 @@
+"""Baselines that need no fine-tuning: majority, TF-IDF, frozen embeddings, the base model."""

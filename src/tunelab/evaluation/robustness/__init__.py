@@ -1,0 +1,1 @@
+"""Robustness of a classifier to small, label-preserving edits of its input."""
