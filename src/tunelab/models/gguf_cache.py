@@ -13,6 +13,8 @@ import tempfile
 from pathlib import Path
 
 from tunelab.errors import ModelSourceError
+from tunelab.models.quiet import quiet_transformers
+from tunelab.models.tokenizers import fix_special_tokens
 
 
 def cache_root() -> Path:
@@ -42,9 +44,6 @@ def convert_gguf(gguf: Path) -> Path:
             "reading .gguf models needs the 'gguf' package: pip install gguf"
         ) from None
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from tunelab.models.loading import quiet_transformers
-    from tunelab.models.tokenizers import fix_special_tokens
 
     print(f"converting {gguf.name} to safetensors once (cached in {out}) ...", flush=True)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ import contextvars
 from collections.abc import Iterator
 
 from tunelab.errors import ModelSourceError
+from tunelab.models.quiet import quiet_transformers  # noqa: F401  (re-exported)
 from tunelab.models.sources import ModelSource
 
 # Config attributes that hold dropout probabilities, across architectures.
@@ -25,21 +26,6 @@ DROPOUT_KEYS = (
     "embd_pdrop",
     "attn_pdrop",
 )
-
-
-@contextlib.contextmanager
-def quiet_transformers() -> Iterator[None]:
-    """Silence transformers' load reports and progress bars (tunelab reports what matters)."""
-    from transformers.utils import logging as hf_logging
-
-    level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(level)
-        hf_logging.enable_progress_bar()
 
 
 @contextlib.contextmanager

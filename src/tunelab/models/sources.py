@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from tunelab.errors import ModelSourceError
+from tunelab.models.gguf_cache import cached_dir, convert_gguf
 
 SourceKind = Literal["packaged", "local", "gguf", "hub"]
 
@@ -136,7 +137,5 @@ def resolve_model(spec: str, *, convert_gguf: bool = True) -> ModelSource:
 
 
 def _from_gguf(spec: str, gguf: Path, convert: bool) -> ModelSource:
-    from tunelab.models.gguf_cache import cached_dir, convert_gguf
-
     out = convert_gguf(gguf) if convert else cached_dir(gguf)
     return ModelSource(spec, "gguf", str(out), gguf_file=gguf)
