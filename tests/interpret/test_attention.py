@@ -13,8 +13,8 @@ from tunelab.interpret.attention import (
     attention_maps,
     attention_rollout,
     maps_summary,
-    write_attention,
 )
+from tunelab.interpret.attention_files import write_attention
 from tunelab.interpret.attention_html import attention_html, decode_attentions
 from tunelab.interpret.attention_plots import (
     attention_grid_figure,

@@ -263,7 +263,8 @@ def write_report(report: dict, out: Path, subject: Subject, attention_files: lis
     from tunelab.interpret.render import render_report
 
     if attention_files:
-        from tunelab.interpret.attention import attention_maps, write_attention
+        from tunelab.interpret.attention import attention_maps
+        from tunelab.interpret.attention_files import write_attention
 
         for i, text, pair in attention_files:
             maps = attention_maps(subject.model, subject.tokenizer, text, pair)
