@@ -202,7 +202,7 @@ def generation_config(
     naming `generation.<field>`."""
     from pydantic import ValidationError
 
-    from tunelab.config.load import format_validation_error
+    from tunelab.config.validation import format_validation_error
     from tunelab.methods.loading import read_meta
 
     base = {}

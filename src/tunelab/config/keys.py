@@ -143,15 +143,21 @@ def _inner(annotation: Any, path: str, when: str, f=None) -> list[ConfigKey]:
 
 
 _CACHE: dict[type, list[ConfigKey]] = {}
+# the run config's class: schema.py registers it when it is defined (keys.py sits below it)
+ROOT: list[type[BaseModel]] = []
+
+
+def _root() -> type[BaseModel]:
+    # importing any tunelab.config module first runs the package's __init__, which imports
+    # schema.py: RunConfig is registered before anything can ask for it
+    return ROOT[0]
 
 
 def config_keys(model: type[BaseModel] | None = None) -> list[ConfigKey]:
     """Every key of a run config (or of `model`), in schema order: sections, their keys,
     each union member's keys (with `when`)."""
     if model is None:
-        from tunelab.config.schema import RunConfig
-
-        model = RunConfig
+        model = _root()
     if model not in _CACHE:
         _CACHE[model] = _walk(model, "", "")
     return list(_CACHE[model])
@@ -219,9 +225,7 @@ def locate(loc: list[Any], root: Any = None) -> Location:
     (default RunConfig): drop union tags and pydantic's labels of plain-union branches,
     find the section that holds the last key."""
     if root is None:
-        from tunelab.config.schema import RunConfig
-
-        root = RunConfig
+        root = _root()
     out = Location([])
     node: Any = root
     tagged = None  # the union member the previous element picked

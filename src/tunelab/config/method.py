@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, model_validator
 
+from tunelab.config.validation import format_validation_error
+
 METHODS = ("full", "freeze", "lora", "dora", "qlora", "adapter", "prefix", "prompt", "ia3")
 DEFAULT_METHOD = "lora"
 FOLDABLE = ("lora", "dora", "ia3")  # peft updates merge_and_unload folds into the base
@@ -206,8 +208,6 @@ def method_config(name: str = DEFAULT_METHOD, **settings: Any) -> MethodConfig:
     """A validated method section: `method_config("freeze", train_layers=1)`. Raises
     ConfigError naming `method.<key>` (a setting of another method included)."""
     from pydantic import ValidationError
-
-    from tunelab.config.load import format_validation_error
 
     try:
         return _ADAPTER.validate_python({**settings, "name": name})

@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tunelab.config import keys
 from tunelab.config.data import (
     AugmentConfig,
     BackTranslationConfig,
@@ -211,3 +212,6 @@ class RunConfig(_Strict):
                 "data.prepare: works on text columns; token-classification rows are word lists"
             )
         return self
+
+
+keys.ROOT.append(RunConfig)  # the default root of config/keys.py's walks

@@ -13,6 +13,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from tunelab.config.method import METHOD_CLASSES, MethodConfig
+from tunelab.config.procedure import PROCEDURE_CLASSES, Procedure
+from tunelab.config.validation import format_validation_error
 from tunelab.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
@@ -70,9 +73,6 @@ def _set(raw: dict, key: str, value: Any, prefix: str, model: BaseModel) -> None
 def _validator(model: BaseModel, changes: dict) -> tuple[Any, str]:
     """What validates the result, and where it sits in a run config: the class itself, or
     its union when a method or procedure changes its `name`."""
-    from tunelab.config.method import METHOD_CLASSES, MethodConfig
-    from tunelab.config.procedure import PROCEDURE_CLASSES, Procedure
-
     cls = type(model)
     if cls in METHOD_CLASSES.values():
         return (TypeAdapter(MethodConfig) if "name" in changes else cls), "method"
@@ -91,8 +91,6 @@ def updated(model: M, /, _at: str | None = None, **changes: Any) -> M:
     naming the dotted path, under `_at` (the section's place in the run config, e.g.
     "procedure.tasks.0.data"; default: none for a run config, "method"/"procedure" there).
     """
-    from tunelab.config.load import format_validation_error
-
     validator, where = _validator(model, changes)
     prefix = where if _at is None else _at
     raw = explicit(model)
