@@ -39,20 +39,6 @@ model = AutoModelForCausalLM.from_pretrained("{dir}", gguf_file="model.gguf")
 or with llama.cpp: `llama-cli -m {dir}/model.gguf -p "..."`.""",
 }
 LOADING["int8"] = LOADING["onnx"] + " Weights are int8 (dynamic quantization), for CPUs."
-PIPELINES = {
-    "classification": "text-classification",
-    "token-classification": "token-classification",
-    "causal-lm": "text-generation",
-    "seq2seq": "text2text-generation",
-    "mlm": "fill-mask",
-}
-USES = {
-    "classification": "labelling texts with the classes it was trained on",
-    "token-classification": "tagging the entity types it was trained on, word by word",
-    "causal-lm": "completing prompts and chatting in the style of its training data",
-    "seq2seq": "turning inputs into outputs like those of its training data",
-    "mlm": "filling masked words, or as a domain-adapted encoder to fine-tune further",
-}
 
 
 def model_card(src: Source, fmt: str, out: Path, figures: dict) -> str:
@@ -76,11 +62,11 @@ def model_card(src: Source, fmt: str, out: Path, figures: dict) -> str:
     lines += ["", "## How to load", ""]
     inputs = list(src.feeds()) if fmt in ("onnx", "int8") else []
     lines.append(
-        LOADING[fmt].format(dir=out, pipeline=PIPELINES.get(src.task, src.task), inputs=inputs)
+        LOADING[fmt].format(dir=out, pipeline=src.spec.pipeline_tag or src.task, inputs=inputs)
     )
     lines += ["", "## Intended use and limits", ""]
     lines += [
-        f"- Intended for {USES.get(src.task, src.task)}, on text like the training data.",
+        f"- Intended for {src.spec.card_use or src.task}, on text like the training data.",
         "- It inherits the base model's biases and its training data's; the metrics above hold "
         "for data like the held-out split only. Check it on your own data before relying on it.",
         "- Not for decisions about people (credit, hiring, health, law) without human review.",

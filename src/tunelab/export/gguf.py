@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tunelab.export.onnx import ONNX_HEADS
 from tunelab.export.source import Source
 from tunelab.export.verify import ExportError, check, compare_lm, lm_outputs
 
@@ -34,11 +35,9 @@ def permute(w: np.ndarray, n_head: int) -> np.ndarray:
 
 def require_llama(src: Source) -> None:
     """Refuse models that are not Llama-architecture causal LMs, naming what fits."""
-    if src.task != "causal-lm":
+    if src.spec.head_kind != "causal":
         fits = (
-            "merged, adapter, onnx, int8"
-            if src.task in ("classification", "token-classification")
-            else "merged, adapter"
+            "merged, adapter, onnx, int8" if src.spec.head_kind in ONNX_HEADS else "merged, adapter"
         )
         raise ExportError(
             f"--format gguf fits Llama-family causal LMs; for this {src.task} run use: {fits}"

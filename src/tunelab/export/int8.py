@@ -88,7 +88,7 @@ def measure(
     s32, s8 = session(fp32, threads), session(int8, threads)
     held = heldout_inputs(src.run_dir, src.meta, metric_rows)
     feeds = encode(src.trained.tokenizer, held, src.trained.max_length, src.input_names())
-    mask = feeds["attention_mask"] if src.task == "token-classification" else None
+    mask = feeds["attention_mask"] if src.spec.head_kind == "token" else None
     logits32 = batched_logits(ort_runner(s32), feeds, by_length=True)
     logits8 = batched_logits(ort_runner(s8), feeds, by_length=True)
     figures = compare_logits(logits32, logits8, mask)
@@ -144,7 +144,7 @@ def latency(s32, s8, feeds: dict[str, np.ndarray], batch: int, repeats: int) -> 
 def task_metric(src: Source, held, feeds: dict[str, np.ndarray], logits: np.ndarray) -> dict:
     """Accuracy and macro F1 (classification) or entity P/R/F1 (token classification)."""
     labels = src.trained.labels
-    if src.task == "token-classification":
+    if src.spec.head_kind == "token":  # entity P/R/F1 over each word's first sub-token
         from tunelab.evaluation.scoring.entities import entity_metrics
         from tunelab.tasks.token_classification import first_subtokens
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from tunelab.export.onnx import ONNX_HEADS
 from tunelab.export.source import Source
 from tunelab.export.verify import (
     ExportError,
@@ -32,7 +33,7 @@ def export_merged(src: Source, out: Path) -> dict:
         raise ExportError(
             "--format merged: bottleneck adapters sit behind a nonlinearity and cannot be "
             "folded into the base weights; --format adapter"
-            + (" or onnx" if src.task in ("classification", "token-classification") else "")
+            + (" or onnx" if src.spec.head_kind in ONNX_HEADS else "")
             + " fits this run"
         )
     from tunelab.methods.loading import write_meta
@@ -74,7 +75,7 @@ def verify_folder(src: Source, out: Path, name: str) -> dict:
 
 def verify_torch(src: Source, model, tokenizer, name: str) -> dict:
     """Check a torch model: logits on the held-out inputs (causal LMs: and greedy tokens)."""
-    if src.task == "causal-lm":
+    if src.spec.head_kind == "causal":
         figures = compare_lm(src.lm_reference(), lm_outputs(model, tokenizer, src.held.texts))
         figures["inputs"] = src.held.source
         return check(name, figures, greedy=True)

@@ -1,4 +1,5 @@
-"""ONNX export of classification and token-classification encoders.
+"""ONNX export of encoders with a sequence or token head (classification, token
+classification).
 
 Two exporters, tried in this order, and the check against the source model decides, never
 the exporter's own word:
@@ -35,21 +36,27 @@ import numpy as np
 
 from tunelab.export.source import Source
 from tunelab.export.verify import ExportError, batched_logits, check, compare_logits
+from tunelab.tasks import all_tasks
 
 OPSET = 18
 ONNX_FILE = "model.onnx"
-ONNX_TASKS = ("classification", "token-classification")
+ONNX_HEADS = ("sequence", "token")  # one logit row per input, or per input token
 EXPORTERS = ("torchscript", "dynamo")
 
 
 def require_encoder(src: Source, flag: str) -> None:
     """Refuse tasks the ONNX path does not cover, naming the formats that fit."""
-    if src.task not in ONNX_TASKS:
-        fits = "merged, adapter, gguf" if src.task == "causal-lm" else "merged, adapter"
+    if src.spec.head_kind not in ONNX_HEADS:
+        fits = "merged, adapter, gguf" if src.spec.head_kind == "causal" else "merged, adapter"
         raise ExportError(
-            f"--format {flag} fits classification and token-classification models; "
+            f"--format {flag} fits {' and '.join(onnx_tasks())} models; "
             f"for this {src.task} run use: {fits}"
         )
+
+
+def onnx_tasks() -> list[str]:
+    """The names of the tasks whose models export to ONNX (for messages)."""
+    return [t.name for t in all_tasks() if t.head_kind in ONNX_HEADS]
 
 
 def _logits_module(model):

@@ -140,7 +140,9 @@ class Source:
         if "feeds" not in self._cache:
             t = self.trained
             feeds = encode(t.tokenizer, self.held, t.max_length, self.input_names())
-            if self.spec.head_kind == "encoder-decoder":  # score the first decoder step: (N, 1, V) logits
+            if (
+                self.spec.head_kind == "encoder-decoder"
+            ):  # score the first decoder step: (N, 1, V) logits
                 start = t.model.config.decoder_start_token_id or 0
                 feeds["decoder_input_ids"] = np.full((len(self.held), 1), start, np.int64)
             self._cache["feeds"] = feeds

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from tunelab.errors import TunelabError
+from tunelab.tasks import DEFAULT_TASK, get_task
 
 # Max |logit difference| each format may show against the source model (fp32 CPU). int8 and
 # q8_0 change the numbers by design: they are held to argmax / greedy agreement instead.
@@ -74,17 +75,17 @@ class Heldout:
 def heldout_inputs(run_dir: Path | None, meta: dict, limit: int | None = 64) -> Heldout:
     """The run's test (else validation) rows, at most `limit`; built-in sentences when the
     run's config or its files are not at hand."""
-    task = meta.get("task", "classification")
+    task = get_task(meta.get("task", DEFAULT_TASK))
     cfg = _run_config(run_dir)
-    if cfg is not None and task in ("classification", "token-classification"):
+    if cfg is not None and task.labelled and task.read_split is not None:
         for split in ("test", "validation"):
             path = getattr(cfg.data, split, None)
             if path and Path(path).is_file():
                 return _read_rows(split, Path(path), cfg, meta, limit)
-    if task == "token-classification":
+    if task.head_kind == "token":
         words = [s.split() for s in SENTENCES]
         return Heldout("built-in sentences", texts=SENTENCES, words=words)
-    if task == "causal-lm":
+    if task.head_kind == "causal":
         return Heldout("built-in prompts", texts=PROMPTS)
     return Heldout("built-in sentences", texts=SENTENCES)
 
@@ -104,7 +105,6 @@ def _run_config(run_dir: Path | None):
 def _read_rows(split: str, path: Path, cfg, meta: dict, limit: int | None) -> Heldout:
     from tunelab.data.labels import LabelSpace
     from tunelab.data.readers import read_table
-    from tunelab.tasks import get_task
 
     df = read_table(path)
     if limit is not None and len(df) > limit:
@@ -112,8 +112,9 @@ def _read_rows(split: str, path: Path, cfg, meta: dict, limit: int | None) -> He
         df = df.head(limit)
         df.attrs.update(attrs)
     labels = LabelSpace.from_dict(meta["labels"])
-    rows = get_task(cfg.task).read_split(split, df, cfg.data, labels)
-    if cfg.task == "token-classification":
+    task = get_task(cfg.task)
+    rows = task.read_split(split, df, cfg.data, labels)
+    if task.head_kind == "token":
         return Heldout(str(path), words=rows.words, gold=list(rows.tags))
     gold = None if labels.multi_label else list(rows.y)
     return Heldout(str(path), texts=rows.texts, pairs=rows.pairs, gold=gold)
