@@ -58,11 +58,11 @@ def prepare_output(output: str | Path) -> Path:
 
 
 def _prepare(subject: Subject, text: str, pair, opts: dict, decision=None) -> T.Prepared:
-    if subject.task == "classification":
+    if subject.kind == "sequence":
         return T.prepare_classification(
             subject, text, pair, opts["target"], decision, opts["score"]
         )
-    if subject.task == "token-classification":
+    if subject.kind == "token":
         return T.prepare_tokens(
             subject, text, opts["target"], opts["word"], decision, opts["score"]
         )
@@ -109,7 +109,7 @@ def explain_one(subject: Subject, prep: T.Prepared, opts: dict) -> dict:
     n = len(prep.tokens)
     base_id = A.baseline_token_id(subject.tokenizer, opts["baseline"])
     batch = opts["batch_size"] or (
-        max(1, 2048 // prep.inp.length) if subject.task == "causal-lm" else None
+        max(1, 2048 // prep.inp.length) if subject.kind == "causal" else None
     )
     units = []
     for unit in prep.units:
@@ -199,7 +199,7 @@ def explain(
         raise ConfigError("--pair", f"{len(pairs)} pairs for {len(texts)} texts; give one each")
     out = prepare_output(output) if output is not None else None
     subject = model if isinstance(model, Subject) else load_subject(model, "MODEL")
-    if pairs is not None and subject.task != "classification":
+    if pairs is not None and subject.kind != "sequence":
         raise ConfigError("--pair", f"a {subject.task} model takes single texts")
     opts = {
         "methods": methods,
@@ -209,10 +209,10 @@ def explain(
         "baseline": baseline,
         "ig_steps": ig_steps,
         "max_new_tokens": max_new_tokens,
-        "per_token_method": per_token_method if subject.task == "causal-lm" else None,
+        "per_token_method": per_token_method if subject.kind == "causal" else None,
         "batch_size": batch_size,
     }
-    if target is not None and subject.task != "causal-lm":
+    if target is not None and subject.kind != "causal":
         from tunelab.interpret.loading import label_index
 
         label_index(subject, target)  # fail before any work, naming --target and the labels
@@ -245,7 +245,7 @@ def explain(
         if other is not None:
             prep2 = _prepare(other, text, pair, opts, decision=prep.decision)
             entry["compare"] = explain_one(other, prep2, opts)
-            if subject.task == "causal-lm":  # what the compared model says by itself
+            if subject.kind == "causal":  # what the compared model says by itself
                 own = _prepare(other, text, None, {**opts, "target": None})
                 entry["compare"]["own_generation"] = own.prediction["generated"]
         if attention:

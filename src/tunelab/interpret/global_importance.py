@@ -76,7 +76,7 @@ def global_importance(
             raise ConfigError(flag, "must be >= 1", v, has_value=True)
     out = prepare_output(output) if output is not None else None
     subject = model if isinstance(model, Subject) else load_subject(model, "MODEL")
-    if subject.task != "classification":
+    if subject.kind != "sequence":
         raise ConfigError("--global", f"needs a classifier; {subject.name} is {subject.task}")
     texts, pairs = _texts(data, text, pair, rows, seed, subject, model)
     names = list(subject.labels.names)

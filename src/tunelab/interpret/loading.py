@@ -13,8 +13,15 @@ from pathlib import Path
 
 from tunelab.data.labels import LabelSpace
 from tunelab.errors import ConfigError, TunelabError
+from tunelab.tasks import DEFAULT_TASK, all_tasks, get_task
 
-TASKS = ("classification", "token-classification", "causal-lm")
+# the heads explain has decisions for: a class, entities per word, a generated span
+HEADS = ("sequence", "token", "causal")
+
+
+def explainable() -> list[str]:
+    """The names of the tasks explain handles (for messages)."""
+    return [t.name for t in all_tasks() if t.head_kind in HEADS]
 
 
 @dataclass
@@ -28,6 +35,11 @@ class Subject:
     labels: LabelSpace | None
     max_length: int
 
+    @property
+    def kind(self) -> str:
+        """The head kind of the subject's task (tasks/base.py): sequence, token or causal."""
+        return get_task(self.task).head_kind
+
 
 def load_subject(spec: str | Path, flag: str = "MODEL") -> Subject:
     """The model `spec` names, for explaining; errors name `flag` (MODEL or --compare)."""
@@ -36,10 +48,10 @@ def load_subject(spec: str | Path, flag: str = "MODEL") -> Subject:
     name = str(spec)
     meta = read_meta(spec) if Path(spec).exists() else {}
     if meta:
-        task = meta.get("task", "classification")
-        if task not in TASKS:
+        task = meta.get("task", DEFAULT_TASK)
+        if get_task(task).head_kind not in HEADS:
             raise ConfigError(
-                flag, f"{name} holds a '{task}' model; explain handles {', '.join(TASKS)}"
+                flag, f"{name} holds a '{task}' model; explain handles {', '.join(explainable())}"
             )
         t = load_trained(spec)
         return Subject(name, t.model, t.tokenizer, task, t.labels, t.max_length)
@@ -49,7 +61,7 @@ def load_subject(spec: str | Path, flag: str = "MODEL") -> Subject:
 
     source = resolve_model(name)
     task, arch = head_task(source)
-    if task not in TASKS:
+    if task is None or get_task(task).head_kind not in HEADS:
         what = ", ".join(arch) or "model without a task head"
         raise ConfigError(
             flag,
