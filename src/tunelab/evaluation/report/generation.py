@@ -3,8 +3,9 @@
 Reads only `RowOutputs.details` as rows_generate.py fills them ("per_row", "lengths",
 "distributions", "finish"), so it works the same from a report.json read back. Several models
 are compared row by row: rows_generate keeps the file's row numbers, and a row shows up in
-the side-by-side tables only where every model generated for it. Every string from a file or
-a model is HTML-escaped.
+the side-by-side tables only where every model generated for it. The section is
+templates/generation.html.j2 (included by the eval page), which HTML-escapes every string from
+a file or a model.
 """
 
 from __future__ import annotations
@@ -14,15 +15,10 @@ import tempfile
 from pathlib import Path
 
 from tunelab.evaluation.report.rows import RowOutputs
-from tunelab.evaluation.run_report.page import _esc, _fmt, _png_uri
+from tunelab.templates import fmt, png_uri, render
 
 CELL_CHARS = 600  # texts longer than this are shortened in the tables (report.json has them whole)
-_CSS = (
-    "<style>table.gen td{text-align:left;vertical-align:top;white-space:pre-wrap;"
-    "max-width:26em;font-size:13px}table.gen th{text-align:left}"
-    "table.gen td.num,table.gen th.num{text-align:right}"
-    "table.gen .score{color:#777;font-size:12px}</style>"
-)
+LENGTH_COLUMNS = ("mean", "median", "p90", "max")
 
 
 def _generated(outputs: list[RowOutputs]) -> list[RowOutputs]:
@@ -72,73 +68,71 @@ def _ratio(value) -> str:
     return "—" if value is None else f"{value:.2f}"
 
 
-def _lengths_table(models: list[RowOutputs]) -> str:
-    cols = ("mean", "median", "p90", "max")
-    head = (
-        "<tr><th>model</th><th class=num>rows</th>"
-        + "".join(f"<th class=num>{c}</th>" for c in cols)
-        + "<th class=num>ratio to reference</th><th class=num>stop rate</th>"
-        "<th>finish (eos / stop / length)</th></tr>"
-    )
-    body = ""
+def _lengths_table(models: list[RowOutputs]) -> dict:
+    """Generated length statistics per model and of the references, formatted."""
+    rows = []
     for o in models:
         stats, lengths = o.details["lengths"]["generated"], o.details["lengths"]
         finish = o.details.get("finish") or {}
-        finish_text = " / ".join(str(finish.get(k, 0)) for k in ("eos", "stop", "length"))
-        body += (
-            f"<tr><td>{_esc(o.name)}</td><td class=num>{len(o.details['per_row'])}</td>"
-            + "".join(f"<td class=num>{stats[c]:.1f}</td>" for c in cols)
-            + f"<td class=num>{_ratio(lengths.get('ratio'))}</td>"
-            + f"<td class=num>{_fmt(o.metrics.get('stop_rate'))}</td>"
-            + f"<td>{_esc(finish_text) if finish else '—'}</td></tr>"
+        rows.append(
+            {
+                "name": o.name,
+                "rows": len(o.details["per_row"]),
+                "stats": [f"{stats[c]:.1f}" for c in LENGTH_COLUMNS],
+                "ratio": _ratio(lengths.get("ratio")),
+                "stop_rate": fmt(o.metrics.get("stop_rate")),
+                "finish": " / ".join(str(finish.get(k, 0)) for k in ("eos", "stop", "length"))
+                if finish
+                else "—",
+            }
         )
     ref = models[0].details["lengths"]["reference"]
-    body += (
-        f"<tr><td><i>reference</i></td><td class=num>{len(models[0].details['per_row'])}</td>"
-        + "".join(f"<td class=num>{ref[c]:.1f}</td>" for c in cols)
-        + "<td class=num>1.00</td><td></td><td></td></tr>"
-    )
-    unit = _esc(models[0].details["lengths"].get("unit", "tokens"))
-    return f"<h3>Length ({unit})</h3><table class=gen>{head}{body}</table>"
+    return {
+        "unit": models[0].details["lengths"].get("unit", "tokens"),
+        "columns": LENGTH_COLUMNS,
+        "rows": rows,
+        "reference": {
+            "rows": len(models[0].details["per_row"]),
+            "stats": [f"{ref[c]:.1f}" for c in LENGTH_COLUMNS],
+        },
+    }
 
 
 def _cell(text: str) -> str:
-    text = text if len(text) <= CELL_CHARS else text[: CELL_CHARS - 1] + "…"
-    return _esc(text)
+    return text if len(text) <= CELL_CHARS else text[: CELL_CHARS - 1] + "…"
 
 
 def _by_row(o: RowOutputs) -> dict[int, dict]:
     return {p["row"]: p for p in o.details["per_row"]}
 
 
-def _side_by_side(models: list[RowOutputs], rows: list[int], title: str, note: str = "") -> str:
+def _side_by_side(models: list[RowOutputs], rows: list[int], title: str, note: str = "") -> dict:
     """prompt | reference | one column per model (its output, token F1 and ROUGE-L) per row."""
     per = [_by_row(o) for o in models]
-    head = (
-        "<tr><th>row</th><th>prompt</th><th>reference</th>"
-        + "".join(f"<th>{_esc(o.name)}</th>" for o in models)
-        + "</tr>"
-    )
-    body = ""
+    body = []
     for row in rows:
         first = next(p[row] for p in per if row in p)
-        cells = ""
+        outputs = []
         for p in per:
             r = p.get(row)
-            if r is None:
-                cells += "<td class=score>not generated</td>"
-                continue
-            finish = f", ended by {r['finish']}" if r.get("finish") else ""
-            cells += (
-                f"<td>{_cell(r['generated'])}<br><span class=score>F1 {r['token_f1']:.1f}, "
-                f"ROUGE-L {r['rougeL']:.1f}{_esc(finish)}</span></td>"
+            outputs.append(
+                None
+                if r is None
+                else {
+                    "text": _cell(r["generated"]),
+                    "score": f"F1 {r['token_f1']:.1f}, ROUGE-L {r['rougeL']:.1f}"
+                    + (f", ended by {r['finish']}" if r.get("finish") else ""),
+                }
             )
-        body += (
-            f"<tr><td class=num>{row}</td><td>{_cell(first['prompt'])}</td>"
-            f"<td>{_cell(first['reference'])}</td>{cells}</tr>"
+        body.append(
+            {
+                "row": row,
+                "prompt": _cell(first["prompt"]),
+                "reference": _cell(first["reference"]),
+                "outputs": outputs,
+            }
         )
-    note = f"<p class=muted>{note}</p>" if note else ""
-    return f"<h3>{_esc(title)}</h3>{note}<table class=gen>{head}{body}</table>"
+    return {"title": title, "note": note, "models": [o.name for o in models], "rows": body}
 
 
 def most_different(models: list[RowOutputs], k: int = 5) -> list[int]:
@@ -154,6 +148,33 @@ def most_different(models: list[RowOutputs], k: int = 5) -> list[int]:
     return ranked[:k]
 
 
+def generation_context(
+    outputs: list[RowOutputs],
+    *,
+    samples: int = 8,
+    differ: int = 5,
+    figure_dir: str | os.PathLike[str] | None = None,
+) -> dict | None:
+    """What templates/generation.html.j2 shows (see generation_html); None when no model
+    generated anything."""
+    models = _generated(outputs)
+    if not models:
+        return None
+    if figure_dir is not None:
+        uri = png_uri(plot_generation(models, Path(figure_dir) / "generation.png"))
+    else:
+        with tempfile.TemporaryDirectory(prefix="tunelab-gen-") as tmp:
+            uri = png_uri(plot_generation(models, Path(tmp) / "generation.png"))
+    rows = sorted(set().union(*(_by_row(o) for o in models)))[:samples]
+    tables = [_side_by_side(models, rows, "Samples")]
+    if len(models) > 1:
+        diff = most_different(models, differ)
+        if diff:
+            note = "rows generated by every model, widest spread of token F1 first"
+            tables.append(_side_by_side(models, diff, "Where the models differ most", note))
+    return {"figure": uri, "lengths": _lengths_table(models), "tables": tables}
+
+
 def generation_html(
     outputs: list[RowOutputs],
     *,
@@ -166,23 +187,5 @@ def generation_html(
     by side, (d) the `differ` rows where the models' token F1 differs most (two or more
     models). The figure is embedded as a data URI; with `figure_dir` it is also kept there as
     generation.png. "" when no model generated anything."""
-    models = _generated(outputs)
-    if not models:
-        return ""
-    parts = [_CSS, "<h2>Generation</h2>"]
-    if figure_dir is not None:
-        png = plot_generation(models, Path(figure_dir) / "generation.png")
-        parts.append(f'<img alt="generation metrics" src="{_png_uri(png)}">')
-    else:
-        with tempfile.TemporaryDirectory(prefix="tunelab-gen-") as tmp:
-            png = plot_generation(models, Path(tmp) / "generation.png")
-            parts.append(f'<img alt="generation metrics" src="{_png_uri(png)}">')
-    parts.append(_lengths_table(models))
-    rows = sorted(set().union(*(_by_row(o) for o in models)))[:samples]
-    parts.append(_side_by_side(models, rows, "Samples"))
-    if len(models) > 1:
-        diff = most_different(models, differ)
-        if diff:
-            note = "rows generated by every model, widest spread of token F1 first"
-            parts.append(_side_by_side(models, diff, "Where the models differ most", note))
-    return "".join(parts)
+    gen = generation_context(outputs, samples=samples, differ=differ, figure_dir=figure_dir)
+    return "" if gen is None else render("generation.html.j2", gen=gen)
