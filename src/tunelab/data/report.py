@@ -1,19 +1,18 @@
 """The data report: report.json for programs, report.html for people, a summary for terminals.
 
 The JSON is the report dict as is (inspect_frame builds it from JSON types only, so it loads
-back equal); the HTML (report_html.py) puts the warnings first, since they are what a person
-should act on. Both files are written atomically: a reader sees the old report or the new.
+back equal); the HTML (templates/data_report.html.j2, its context from report_html.py) puts
+the warnings first, since they are what a person should act on. Both files are written atomically: a reader sees the old report or the new.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
-import tunelab.data.report_html as h
 from tunelab.atomic import atomic_write_json, atomic_write_text
+from tunelab.data import report_html
 from tunelab.data.report_html import PII_META, d
+from tunelab.templates import render
 
 
 def write_data_report(
@@ -31,63 +30,9 @@ def write_data_report(
     return json_path, html_path
 
 
-def _prepare(r: dict) -> str:
-    """The prepare stage: its totals, one row per step, and rows and labels per split."""
-    prep = d(r.get("prepare"))
-    if not prep:
-        return ""
-    out = "<h2>Prepare</h2>"
-    scalars = [(k, v) for k, v in prep.items() if not isinstance(v, (dict, list))]
-    out += h.kv_table([(k, h.fmt(v)) for k, v in scalars])
-    steps = [s for s in prep.get("steps") or [] if isinstance(s, dict)]
-    cols = ("step", "rows_in", "rows_out", "changed")
-    rows = [
-        [h.fmt(s.get(c)) for c in cols]
-        + [_details(s.get("details"))]
-        + [_details({k: v for k, v in s.items() if k not in (*cols, "details")})]
-        for s in steps
-    ]
-    head = [*cols, "details", "other"]
-    if rows and not any(r[-1] for r in rows):  # no step has extra keys: drop the column
-        head, rows = head[:-1], [r[:-1] for r in rows]
-    out += "<h3>Steps</h3>" + h.table(head, rows, (4, 5)) if rows else ""
-    splits = d(prep.get("splits"))
-    labels = sorted({str(lab) for s in splits.values() for lab in d(d(s).get("labels"))})
-    rows = [
-        [h.esc(n), h.fmt(d(s).get("rows"))]
-        + [h.fmt(d(d(s).get("labels")).get(lab, 0)) for lab in labels]
-        for n, s in splits.items()
-    ]
-    if rows:
-        out += "<h3>Splits</h3>" + h.table(["split", "rows", *labels], rows)
-    if "settings" in prep:
-        settings = h.esc(json.dumps(prep["settings"], indent=2, default=str, ensure_ascii=False))
-        out += f"<details><summary>settings</summary><pre>{settings}</pre></details>"
-    return out
-
-
-def _details(value: Any) -> str:
-    if not value:
-        return ""
-    if not isinstance(value, dict):
-        return h.fmt(value)
-    return "<br>".join(f"{h.esc(k)}: {h.fmt(v)}" for k, v in value.items())
-
-
 def render_html(report: dict, title: str = "tunelab data report") -> str:
     """The whole report as one HTML document (figures embedded)."""
-    r = d(report)
-    sections = [
-        f"<h1>{h.esc(title)}</h1><p class=muted>{h.esc(r.get('source') or '')}</p>",
-        *h.head_sections(r),
-        _prepare(r),
-        *h.data_sections(r),
-    ]
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{h.esc(title)}</title><style>{h.CSS}</style></head>"
-        f"<body>{''.join(sections)}</body></html>\n"
-    )
+    return render("data_report.html.j2", **report_html.context(report, title))
 
 
 def format_summary(report: dict) -> str:
