@@ -1,21 +1,20 @@
 """The run report: one self-contained report.html, and the terminal results table.
 
-The HTML embeds its figures as base64 PNGs and carries its own CSS, so it can be mailed or
-archived as a single file and opened offline. Every string that came from the user (label
-names, model names, title) is HTML-escaped. Any part of `results` may be missing (a run
+The HTML (templates/run_report.html.j2) embeds its figures as base64 PNGs and carries its own
+CSS, so it can be mailed or archived as a single file and opened offline. Every string that
+came from the user (label names, model names, title) is HTML-escaped by the template. Any part of `results` may be missing (a run
 without a test split, baselines switched off): that section is simply left out.
 """
 
 from __future__ import annotations
 
-import base64
-import html
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from tunelab.evaluation.run_report.plots import plot_confusion_matrix, plot_training_curves
+from tunelab.templates import duration, fmt, png_uri, render
 
 COMPARE_COLUMNS = ("accuracy", "f1_macro", "f1_weighted")
 FINE_TUNED = "fine-tuned"
@@ -24,15 +23,7 @@ _BASELINE_NAMES = {
     "tfidf_logreg": "TF-IDF + logistic regression",
     "linear_probe": "linear probe (frozen encoder)",
 }
-_CSS = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;
-max-width:1100px;margin:2em auto;padding:0 1em}
-h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.2em;margin-top:1.8em;
-border-bottom:1px solid #ddd;padding-bottom:.2em}
-table{border-collapse:collapse;margin:.6em 0}th,td{padding:.3em .8em;border-bottom:1px solid #eee;
-text-align:right}th{background:#f6f6f6}td:first-child,th:first-child{text-align:left}
-.muted{color:#777}img{max-width:100%;border:1px solid #eee}
-"""
+PER_CLASS_COLUMNS = ("precision", "recall", "f1", "support")
 
 
 def _rows(results: dict[str, Any], split: str) -> list[tuple[str, str, dict[str, Any]]]:
@@ -75,147 +66,94 @@ def format_results_table(results: dict[str, Any], split: str = "test") -> str:
     return f"{split}\n" + "\n".join(lines)
 
 
-def _esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        if 0 < abs(value) < 1e-3:  # learning rates and the like
-            return f"{value:.2e}"
-        return f"{value:.4f}" if abs(value) < 100 else f"{value:,.1f}"
-    return _esc(value)
-
-
-def _duration(seconds: Any) -> str:
-    s = _num(seconds)
-    if s is None:
-        return _fmt(seconds)
-    minutes, sec = divmod(s, 60)
-    hours, minutes = divmod(int(minutes), 60)
-    return f"{hours}h {minutes}m {sec:.0f}s" if hours else f"{minutes}m {sec:.1f}s"
-
-
-def _kv_table(items: list[tuple[str, str]]) -> str:
-    if not items:
-        return ""
-    body = "".join(f"<tr><th>{_esc(k)}</th><td>{v}</td></tr>" for k, v in items)
-    return f"<table>{body}</table>"
-
-
-def _summary(results: dict[str, Any]) -> str:
+def _summary(results: dict[str, Any]) -> list[tuple[str, Any]]:
     run = results.get("run") if isinstance(results.get("run"), dict) else {}
     timing = results.get("timing") if isinstance(results.get("timing"), dict) else {}
-    items: list[tuple[str, str]] = []
+    items: list[tuple[str, Any]] = []
     for key, value in run.items():
         if isinstance(value, (dict, list)):
             continue
         if key == "trainable_params" and _num(run.get("total_params")):
             share = 100.0 * float(value) / float(run["total_params"])
-            items.append((key, f"{_fmt(value)} <span class=muted>({share:.2f}% of total)</span>"))
+            items.append((key, {"text": fmt(value), "note": f"({share:.2f}% of total)"}))
         else:
-            items.append((key, _fmt(value)))
+            items.append((key, fmt(value)))
     for key, value in timing.items():
         if isinstance(value, (dict, list)):
             continue
-        items.append((key, _duration(value) if key.endswith("seconds") else _fmt(value)))
-    return "<h2>Run</h2>" + (_kv_table(items) or "<p class=muted>no run information</p>")
+        items.append((key, duration(value) if key.endswith("seconds") else fmt(value)))
+    return items
 
 
-def _comparison(results: dict[str, Any], split: str) -> str:
+def _comparison(results: dict[str, Any], split: str) -> dict[str, Any] | None:
+    """The split's models (fine-tuned first) with COMPARE_COLUMNS, the best of each bold."""
     rows = _rows(results, split)
     if not rows:
-        return ""
+        return None
     best = {}
     for c in COMPARE_COLUMNS:
         values = [round(v, 4) for _, _, m in rows if (v := _num(m.get(c))) is not None]
         best[c] = max(values) if values else None
-    head = "<tr><th>model</th>" + "".join(f"<th>{c}</th>" for c in COMPARE_COLUMNS) + "</tr>"
-    body = ""
+    table = []
     for _, name, metrics in rows:
-        cells = ""
+        cells = []
         for c in COMPARE_COLUMNS:
             v = _num(metrics.get(c))
-            text = _fmt(v)
-            if v is not None and round(v, 4) == best[c] and len(rows) > 1:
-                text = f"<b>{text}</b>"
-            cells += f"<td>{text}</td>"
-        body += f"<tr><td>{_esc(name)}</td>{cells}</tr>"
-    return f"<h3>{_esc(split)}</h3><table>{head}{body}</table>"
+            bold = v is not None and round(v, 4) == best[c] and len(rows) > 1
+            cells.append({"text": fmt(v), "bold": bold})
+        table.append((name, cells))
+    return {"split": split, "rows": table}
 
 
-def _baseline_notes(results: dict[str, Any]) -> str:
+def _baseline_notes(results: dict[str, Any]) -> list[tuple[str, str]]:
     """Each baseline's `note` (what fell short of what was asked, e.g. base_few_shot rows that
-    had fewer examples in front than eval.few_shot), one paragraph each."""
-    notes = [
-        (key, b["note"])
+    had fewer examples in front than eval.few_shot), as (display name, note)."""
+    return [
+        (_BASELINE_NAMES.get(key, key), b["note"])
         for key, b in (results.get("baselines") or {}).items()
         if isinstance(b, dict) and isinstance(b.get("note"), str)
     ]
-    return "".join(
-        f"<p class=muted><b>{_esc(_BASELINE_NAMES.get(k, k))}</b>: {_esc(n)}</p>" for k, n in notes
-    )
 
 
-def _all_metrics(results: dict[str, Any]) -> str:
+def _all_metrics(results: dict[str, Any]) -> dict[str, Any] | None:
     """Every scalar metric of the fine-tuned model (loss, averages, ...), one column per split."""
     splits = [s for s in ("test", "validation") if isinstance(results.get(s), dict)]
     names = list(
         dict.fromkeys(k for s in splits for k, v in results[s].items() if _num(v) is not None)
     )
     if not names:
-        return ""
-    head = "<tr><th>metric</th>" + "".join(f"<th>{_esc(s)}</th>" for s in splits) + "</tr>"
-    body = "".join(
-        f"<tr><td>{_esc(k)}</td>"
-        + "".join(f"<td>{_fmt(results[s].get(k))}</td>" for s in splits)
-        + "</tr>"
-        for k in names
-    )
-    return f"<h2>Fine-tuned model: all metrics</h2><table>{head}{body}</table>"
+        return None
+    rows = [(k, [fmt(results[s].get(k)) for s in splits]) for k in names]
+    return {"splits": splits, "rows": rows}
 
 
-def _per_class(metrics: dict[str, Any], split: str) -> str:
+def _per_class(metrics: dict[str, Any], split: str) -> dict[str, Any] | None:
     per_class = metrics.get("per_class")
     if not isinstance(per_class, dict) or not per_class:
-        return ""
-    cols = ("precision", "recall", "f1", "support")
-    head = "<tr><th>class</th>" + "".join(f"<th>{c}</th>" for c in cols) + "</tr>"
-    body = "".join(
-        f"<tr><td>{_esc(name)}</td>" + "".join(f"<td>{_fmt(m.get(c))}</td>" for c in cols) + "</tr>"
+        return None
+    rows = [
+        (name, [fmt(m.get(c)) for c in PER_CLASS_COLUMNS])
         for name, m in per_class.items()
         if isinstance(m, dict)
-    )
-    return f"<h2>Per class ({_esc(split)})</h2><table>{head}{body}</table>"
+    ]
+    return {"split": split, "columns": PER_CLASS_COLUMNS, "rows": rows}
 
 
-def _png_uri(path: Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
-
-
-def _figures(metrics: dict[str, Any] | None, split: str, records: list[dict[str, Any]]) -> str:
-    parts = []
+def _figures(
+    metrics: dict[str, Any] | None, split: str, records: list[dict[str, Any]]
+) -> dict[str, str | None]:
+    """Data URIs of the confusion matrix and the training curves (None where not drawn)."""
+    figures: dict[str, str | None] = {"confusion": None, "curves": None}
     with tempfile.TemporaryDirectory(prefix="tunelab-report-") as tmp:
         cm = (metrics or {}).get("confusion_matrix")
         names = list(((metrics or {}).get("per_class") or {}).keys())
         if cm and len(cm) == len(names):
             png = plot_confusion_matrix(cm, names, Path(tmp) / "cm.png", title=f"{split} set")
-            parts.append(
-                f"<h2>Confusion matrix ({_esc(split)})</h2>"
-                f'<img alt="confusion matrix" src="{_png_uri(png)}">'
-            )
+            figures["confusion"] = png_uri(png)
         curves = plot_training_curves(records or [], Path(tmp) / "curves.png")
         if curves is not None:
-            parts.append(
-                f'<h2>Training curves</h2><img alt="training curves" src="{_png_uri(curves)}">'
-            )
-    return "".join(parts)
+            figures["curves"] = png_uri(curves)
+    return figures
 
 
 def write_report(
@@ -232,21 +170,18 @@ def write_report(
     results = results or {}
     split = next((s for s in ("test", "validation") if isinstance(results.get(s), dict)), None)
     metrics = results.get(split) if split else None
-    comparison = "".join(_comparison(results, s) for s in ("test", "validation"))
-    sections = [
-        f"<h1>{_esc(title)}</h1>",
-        _summary(results),
-        "<h2>Fine-tuned vs baselines</h2>"
-        + (comparison or "<p class=muted>no evaluation metrics</p>")
-        + _baseline_notes(results),
-        _all_metrics(results),
-        _per_class(metrics, split) if metrics else "",
-        _figures(metrics, split or "", records),
-    ]
-    doc = (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{_esc(title)}</title><style>{_CSS}</style></head>"
-        f"<body>{''.join(sections)}</body></html>\n"
+    comparisons = [c for s in ("test", "validation") if (c := _comparison(results, s))]
+    doc = render(
+        "run_report.html.j2",
+        title=title,
+        split=split or "",
+        summary=_summary(results),
+        comparisons=comparisons,
+        columns=COMPARE_COLUMNS,
+        notes=_baseline_notes(results),
+        all_metrics=_all_metrics(results),
+        per_class=_per_class(metrics, split) if metrics else None,
+        **_figures(metrics, split or "", records),
     )
     path = run_dir / "report.html"
     fd, tmp = tempfile.mkstemp(prefix=".report.html.", suffix=".tmp", dir=run_dir)
