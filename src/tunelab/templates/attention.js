@@ -1,37 +1,7 @@
-"""The inline CSS and JavaScript of the interactive attention page (attention_html.py).
-
-Kept apart from the Python that builds the page so each file reads as one language. The
-script reads its data from the JSON <script> block inside its own root element, so several
-views can live on one page; all CSS selectors are scoped under `.tla`.
-Token text only ever reaches the DOM through `textContent` (never innerHTML).
-"""
-
-CSS = """
-.tla{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;max-width:1400px}
-.tla h1{font-size:20px;margin:0 0 4px}
-.tla .tla-meta{color:#5b6475;margin:0 0 12px}
-.tla .tla-controls{display:flex;flex-wrap:wrap;gap:16px;align-items:center;padding:10px 12px;
- background:#f4f6fa;border:1px solid #dde2ea;border-radius:8px;margin-bottom:12px}
-.tla select{font:inherit;padding:3px 6px}
-.tla .tla-legend{display:flex;align-items:center;gap:6px;color:#5b6475;font-size:12px}
-.tla .tla-bar{width:140px;height:12px;border:1px solid #c9d0dc;border-radius:2px}
-.tla .tla-text{line-height:2.1;margin:0 0 6px}
-.tla .tla-tok{display:inline-block;padding:0 5px;margin:0 2px 2px 0;border-radius:4px;cursor:pointer;
- border:1px solid #dde2ea;white-space:pre;font-family:ui-monospace,Menlo,Consolas,monospace;font-size:13px}
-.tla .tla-tok.tla-special{color:#8a5a00}
-.tla .tla-tok.tla-sel{outline:2px solid #d9480f;outline-offset:1px}
-.tla .tla-hint{color:#5b6475;font-size:12px;margin:0 0 12px}
-.tla .tla-panels{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}
-.tla .tla-panel h2{font-size:14px;margin:0 0 6px;color:#333b4a}
-.tla .tla-heat{position:relative}
-.tla canvas{display:block}
-.tla .tla-tip{position:absolute;pointer-events:none;background:#1d2330;color:#fff;font-size:12px;
- padding:3px 7px;border-radius:4px;white-space:pre;display:none;z-index:2}
-.tla svg text{font:12px ui-monospace,Menlo,Consolas,monospace;fill:#1d2330;cursor:pointer}
-.tla svg text.tla-sel{fill:#d9480f;font-weight:bold}
-"""
-
-JS = r"""
+// The interactive attention view (interpret/attention_html.py): a function of the id of its
+// root element, called right after this text; it reads its data from the JSON data block
+// (script.tla-data) inside that root, so several views can live on one page. Token text only ever reaches the
+// DOM through textContent (never innerHTML).
 (function (ROOT_ID) {
   var root = document.getElementById(ROOT_ID);
   var D = JSON.parse(root.querySelector("script.tla-data").textContent);
@@ -226,4 +196,3 @@ JS = r"""
   q("bar").style.background = "linear-gradient(to right," + [0, 0.25, 0.5, 0.75, 1].map(color).join(",") + ")";
   draw();
 })
-"""
