@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tunelab.config.tasks import readers, task_rules
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -178,6 +180,18 @@ class DataConfig(_Strict):
     max_target_length: int | None = Field(
         None, gt=0, description="seq2seq: target tokens; None: chosen like max_length"
     )
+    question: str = Field("question", description="extractive-qa: the question column")
+    context: str = Field("context", description="extractive-qa: the context (paragraph) column")
+    answers: str = Field(
+        "answers",
+        description='extractive-qa: gold answers, {"text": [...], "answer_start": [...]} per row',
+    )
+    doc_stride: int | None = Field(
+        None,
+        gt=0,
+        description="extractive-qa: overlap in tokens of the windows a long context is cut into; "
+        "None: 128 at max_length 384, scaled with it",
+    )
     too_long: Literal["truncate", "drop"] = Field(
         "truncate",
         description="causal-lm/seq2seq rows longer than max_length: cut (counted warning) or drop",
@@ -210,7 +224,7 @@ def check_text_pair(data: DataConfig, task: str) -> None:
     """The sentence-pair column: another column than the text, and for classification only."""
     if data.text_pair is not None and data.text_pair == data.text:
         raise ValueError("data.text_pair: must differ from data.text")
-    if task != "classification" and data.text_pair is not None:
+    if data.text_pair is not None and "text_pair" not in task_rules(task).data_keys:
         raise ValueError(
-            f"data.text_pair: sentence pairs are for classification, not task '{task}'"
+            f"data.text_pair: sentence pairs are for {readers('text_pair')}, not task '{task}'"
         )

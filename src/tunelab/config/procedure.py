@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tunelab.config.data import DataConfig, check_text_pair
+from tunelab.config.tasks import MULTITASK_TASKS
 
 PROCEDURES = ("standard", "distill", "multitask", "adversarial", "continual")
 
@@ -135,7 +136,7 @@ class TaskDataConfig(DataConfig):
 
 class MultitaskEntry(_Strict):
     name: str = Field(description="short name used in metrics (e.g. sst2)")
-    task: Literal["classification", "token-classification"]
+    task: Literal[MULTITASK_TASKS]  # type: ignore[valid-type]
     data: TaskDataConfig = Field(
         description="a data: section for this task (train, validation, columns)"
     )
@@ -155,8 +156,8 @@ class MultitaskProcedure(_Strict):
     name: Literal["multitask"]
     tasks: list[MultitaskEntry] = Field(
         min_length=2,
-        description="each: name (letters, digits, _ -), task (classification | "
-        "token-classification), data (a data: section), weight (loss weight, default 1)",
+        description=f"each: name (letters, digits, _ -), task ({' | '.join(MULTITASK_TASKS)}), "
+        "data (a data: section), weight (loss weight, default 1)",
     )
     sampling: Literal["size", "temperature", "round_robin"] = Field(
         "temperature", description="which task the next batch comes from"

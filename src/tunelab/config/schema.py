@@ -27,6 +27,7 @@ from tunelab.config.generation import GenerationConfig
 from tunelab.config.method import FOLDABLE, METHODS, LoraMethod, MethodConfig
 from tunelab.config.procedure import Procedure, StandardProcedure
 from tunelab.config.search import SearchConfig
+from tunelab.config.tasks import DEFAULT_TASK, foreign_key, readers, task_rules
 
 __all__ = [  # the sections live in data.py, method.py, ...; this module has them all
     "AugmentConfig",
@@ -48,7 +49,9 @@ __all__ = [  # the sections live in data.py, method.py, ...; this module has the
     "TrainConfig",
 ]
 
-TASKS = ("classification", "token-classification", "mlm", "causal-lm", "seq2seq")
+# the task names a config may give (tunelab.tasks.REGISTRY maps each to its module; config
+# sits below tasks/ and cannot read it, so tests/tasks check the two agree)
+TASKS = ("classification", "token-classification", "mlm", "causal-lm", "seq2seq", "extractive-qa")
 
 
 class _Strict(BaseModel):
@@ -155,9 +158,7 @@ def _check_multitask(cfg: RunConfig) -> None:
 
 class RunConfig(_Strict):
     model: str = Field(description="packaged alias | local HF dir | hub id | path/to/file.gguf")
-    task: Literal["classification", "token-classification", "mlm", "causal-lm", "seq2seq"] = (
-        "classification"
-    )
+    task: Literal[TASKS] = DEFAULT_TASK  # type: ignore[valid-type]
     data: DataConfig | None = Field(
         None, description="required, except with procedure multitask (each task has its own)"
     )
@@ -192,24 +193,26 @@ class RunConfig(_Strict):
         if self.train.folds is not None:
             _check_folds(self.data)
         check_text_pair(self.data, self.task)
-        if (
-            self.method.name in ("prefix", "prompt")
-            and self.task == "causal-lm"
-            and self.data.packing
-        ):
+        rules = task_rules(self.task)
+        if self.method.name in ("prefix", "prompt") and rules.packs and self.data.packing:
             raise ValueError(
                 f"data.packing: {self.method.name} tuning prepends virtual tokens to every "
                 "sequence, which packed (several examples per row) batches cannot take; "
                 "set data.packing: false"
             )
-        if self.data.clean_markup is True and self.task != "classification":
+        if self.data.clean_markup is True and "clean_markup" not in rules.data_keys:
             raise ValueError(
-                f"data.clean_markup: cleans classification text, not task '{self.task}' "
-                "(markup may be content there, e.g. code); remove it"
+                f"data.clean_markup: cleans {readers('clean_markup')} text, not task "
+                f"'{self.task}' (markup may be content there, e.g. code); remove it"
             )
-        if self.task == "token-classification" and self.data.prepare is not None:
+        key = foreign_key(self.data, self.task, skip=("text_pair", "clean_markup"))
+        if key is not None:
             raise ValueError(
-                "data.prepare: works on text columns; token-classification rows are word lists"
+                f"data.{key}: read by {readers(key)} only, not task '{self.task}'; remove it"
+            )
+        if rules.word_rows and self.data.prepare is not None:
+            raise ValueError(
+                f"data.prepare: works on text columns; {self.task} rows are word lists"
             )
         return self
 
