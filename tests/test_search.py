@@ -106,7 +106,10 @@ def test_on_eval_reports_reach_optuna_and_prune_the_useless_lr(search):
     [
         ({"train.lrr": {"type": "float", "low": 1e-5, "high": 1e-3}}, "train has no 'lrr'"),
         ({"train.early_stopping": {"type": "categorical", "choices": [1]}}, "is a section"),
-        ({"method.r": {"type": "int", "low": 0, "high": 8}}, "0 is not a valid value"),
+        (
+            {"method.r": {"type": "int", "low": 0, "high": 8}},
+            r"method has no 'r' \(keys: name, merge\)",
+        ),  # method full
         ({"output": {"type": "categorical", "choices": ["a"]}}, "cannot be searched"),
     ],
 )

@@ -11,7 +11,7 @@ from conftest import tiny_config
 from safetensors.torch import load_file
 
 from tunelab import api
-from tunelab.config.schema import MethodConfig
+from tunelab.config import method_config
 from tunelab.methods import freeze
 
 
@@ -54,7 +54,7 @@ def test_freeze_finds_layers_of_other_architectures():
             pad_token_id=0,
         )
     )
-    freeze.apply(model, MethodConfig(name="freeze", train_layers=1))
+    freeze.apply(model, method_config("freeze", train_layers=1), "classification")
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert any(n.startswith("model.layers.2.") for n in trainable)
     assert not any(

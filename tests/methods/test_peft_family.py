@@ -14,7 +14,7 @@ from conftest import tiny_config
 from safetensors.torch import load_file
 
 from tunelab import api
-from tunelab.config.schema import MethodConfig
+from tunelab.config import method_config
 from tunelab.errors import ConfigError
 from tunelab.methods import adapter, freeze, lora
 
@@ -82,7 +82,9 @@ def test_adapter_leaves_the_base_unchanged_and_starts_as_identity(tiny_model):
     x = {"input_ids": torch.tensor([[101, 2204, 3185, 102]])}
     with torch.no_grad():
         logits0 = base(**x).logits
-    model = adapter.apply(base, MethodConfig(name="adapter", adapter_placement="houlsby"))
+    model = adapter.apply(
+        base, method_config("adapter", adapter_placement="houlsby"), "classification"
+    )
     with torch.no_grad():
         assert torch.allclose(model(**x).logits, logits0, atol=1e-6)  # up-projection is zero
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
@@ -103,7 +105,7 @@ def test_freeze_layer_ranges(tiny_model):
 
     def trained(spec, **kw):
         m = AutoModelForSequenceClassification.from_pretrained(tiny_model, num_labels=2)
-        freeze.apply(m, MethodConfig(name="freeze", train_layers=spec, **kw))
+        freeze.apply(m, method_config("freeze", train_layers=spec, **kw), "classification")
         return {n for n, p in m.named_parameters() if p.requires_grad}
 
     only_0 = trained("0")
@@ -127,7 +129,7 @@ def test_freeze_on_an_encoder_decoder_trains_the_chosen_layers_of_each_stack():
             decoder_ffn_dim=32, encoder_attention_heads=2, decoder_attention_heads=2,
         )
     )  # fmt: skip
-    freeze.apply(model, MethodConfig(name="freeze", train_layers=1))
+    freeze.apply(model, method_config("freeze", train_layers=1), "seq2seq")
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     for stack in ("model.encoder.layers", "model.decoder.layers"):
         assert any(n.startswith(f"{stack}.2.") for n in trainable)
@@ -140,7 +142,7 @@ def test_rslora_scales_by_the_square_root_of_the_rank(tiny_model):
 
     def scaling(rslora: bool) -> float:
         m = AutoModelForSequenceClassification.from_pretrained(tiny_model, num_labels=2)
-        m = lora.apply(m, MethodConfig(name="lora", r=16, alpha=8, rslora=rslora))
+        m = lora.apply(m, method_config("lora", r=16, alpha=8, rslora=rslora), "classification")
         layer = next(mod for n, mod in m.named_modules() if n.endswith("query"))
         return layer.scaling["default"]
 

@@ -85,7 +85,7 @@ def insert(model, size: int, names: list[str]) -> None:
         setattr(parent, child, WithAdapter(getattr(parent, child), size))
 
 
-def apply(model, cfg: MethodConfig, task: str = "classification", head: list[str] | None = None):
+def apply(model, cfg: MethodConfig, task: str, head: list[str] | None = None):
     """Freeze the base, insert adapters, train adapters + the task head (+ `head` modules)."""
     names = targets(model, cfg.adapter_placement)
     head_params = _head_parameters(model, head)

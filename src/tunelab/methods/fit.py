@@ -9,7 +9,7 @@ needs only the task and the machine (qlora without a GPU refuses before data is 
 
 from __future__ import annotations
 
-from tunelab.config.schema import MethodConfig
+from tunelab.config.method import MethodConfig, method_config, switch_method
 from tunelab.errors import ConfigError
 
 
@@ -24,12 +24,16 @@ def fitting_methods(task: str, model_config=None, cfg: MethodConfig | None = Non
     """The methods that would adapt this model for `task` on this machine."""
     from tunelab.methods import MODULES
 
-    base = cfg or MethodConfig()
-    return [
-        name
-        for name in MODULES
-        if refusal(base.model_copy(update={"name": name}), task, model_config) is None
-    ]
+    base = cfg or method_config()
+    fits = []
+    for name in MODULES:
+        try:  # the settings both methods have are kept (a kept one may not fit: merge: true)
+            other = switch_method(base, name)
+        except ConfigError:
+            continue
+        if refusal(other, task, model_config) is None:
+            fits.append(name)
+    return fits
 
 
 def family(model_config) -> str:

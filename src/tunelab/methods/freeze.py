@@ -64,7 +64,7 @@ def chosen_layers(spec: int | str | list[int], n: int) -> set[int]:
     return out
 
 
-def apply(model, cfg: MethodConfig, task: str = "classification", head: list[str] | None = None):
+def apply(model, cfg: MethodConfig, task: str, head: list[str] | None = None):
     stacks = layer_stacks(model)
     train_prefixes = [
         f"{name}.{i}."

@@ -7,7 +7,7 @@ from pathlib import Path
 from tunelab.config.schema import MethodConfig
 
 
-def apply(model, cfg: MethodConfig, task: str = "classification", head: list[str] | None = None):
+def apply(model, cfg: MethodConfig, task: str, head: list[str] | None = None):
     for p in model.parameters():
         p.requires_grad_(True)
     return model

@@ -29,7 +29,7 @@ def refusal(cfg: MethodConfig, task: str, model_config=None) -> str | None:
     return None
 
 
-def apply(model, cfg: MethodConfig, task: str = "classification", head: list[str] | None = None):
+def apply(model, cfg: MethodConfig, task: str, head: list[str] | None = None):
     from peft import IA3Config
 
     targets = cfg.target_modules

@@ -60,7 +60,7 @@ def lora_config(model, cfg: MethodConfig, task: str, head: list[str] | None):
     )
 
 
-def apply(model, cfg: MethodConfig, task: str = "classification", head: list[str] | None = None):
+def apply(model, cfg: MethodConfig, task: str, head: list[str] | None = None):
     """Wrap `model` with LoRA (or DoRA); the task picks peft's task type (which head trains
     fully), and `head` names further modules that train fully (e.g. a fresh masked-LM head)."""
     return wrap(model, lora_config(model, cfg, task, head))

@@ -77,7 +77,7 @@ def _version(package: str) -> str:
     return version(package)
 
 
-def apply(model, cfg: MethodConfig, task: str = "classification", head: list[str] | None = None):
+def apply(model, cfg: MethodConfig, task: str, head: list[str] | None = None):
     from peft import PrefixTuningConfig, PromptTuningConfig, PromptTuningInit
 
     why = refusal(cfg, task, model.config)

@@ -44,7 +44,7 @@ def load_options(cfg: MethodConfig) -> dict:
     }
 
 
-def apply(model, cfg: MethodConfig, task: str = "classification", head: list[str] | None = None):
+def apply(model, cfg: MethodConfig, task: str, head: list[str] | None = None):
     from peft import prepare_model_for_kbit_training
 
     model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
