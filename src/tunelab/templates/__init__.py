@@ -50,16 +50,23 @@ def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def fmt(value: Any, digits: int = 4) -> str:
-    """A metric or setting for a table: "—" for None, thousands separators for ints, `digits`
-    decimals for floats below 100 (scientific below 1e-3, as learning rates are), one decimal
-    above; anything else as str."""
+def _exact(value: Any) -> str | None:
+    """None, a bool or an int as every table shows it ("—", "true", "3,000"); else None."""
     if value is None:
         return "—"
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, int):
         return f"{value:,}"
+    return None
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    """A metric or setting for a table: "—" for None, thousands separators for ints, `digits`
+    decimals for floats below 100 (scientific below 1e-3, as learning rates are), one decimal
+    above; anything else as str."""
+    if (text := _exact(value)) is not None:
+        return text
     if isinstance(value, float):
         if 0 < abs(value) < 1e-3:
             return f"{value:.2e}"
@@ -80,12 +87,8 @@ def num(value: Any, digits: int = 4) -> str:
 def sig(value: Any) -> str:
     """A count or statistic of the data: thousands separators, 3 significant digits for small
     floats, "—" for None, JSON for lists/dicts."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int):
-        return f"{value:,}"
+    if (text := _exact(value)) is not None:
+        return text
     if isinstance(value, float):
         if value.is_integer() or abs(value) >= 100:
             return f"{value:,.0f}" if value.is_integer() else f"{value:,.1f}"
