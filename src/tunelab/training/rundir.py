@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 from tunelab.atomic import atomic_write_text
+from tunelab.config.legacy import note_upgrade, upgrade_method
 from tunelab.config.schema import RunConfig
 from tunelab.errors import RunDirError
 
@@ -32,6 +33,18 @@ def _first_difference(a, b, prefix: str = "") -> str | None:
     return None if a == b else f"{prefix.rstrip('.')} ({a!r} there, {b!r} now)"
 
 
+def _stored(stamp: Path) -> dict:
+    """The fingerprint of the run there, as this tunelab dumps it: keys added since hold their
+    defaults, and one written before methods had their own sections is read without the other
+    methods' default keys (config/legacy.py). One that no longer validates is compared as is."""
+    stored = json.loads(stamp.read_text())
+    note_upgrade(stamp, upgrade_method(stored))
+    try:
+        return user_config(RunConfig.model_validate(stored))
+    except ValueError:  # pydantic's ValidationError: the comparison names the difference
+        return stored
+
+
 def _nothing_to_resume(run_dir: Path) -> bool:
     """No checkpoint and no saved model: the run never got far enough to leave anything."""
     return not any((run_dir / "checkpoints").glob("step-*")) and not (run_dir / "model").exists()
@@ -46,7 +59,7 @@ def prepare_run_dir(run_dir: Path, cfg: RunConfig, *, overwrite: bool, resume: b
             raise RunDirError(
                 f"{run_dir}: nothing to resume (no checkpoints/config.json); drop --resume"
             )
-        diff = _first_difference(json.loads(stamp.read_text()), current)
+        diff = _first_difference(_stored(stamp), current)
         if diff:
             raise RunDirError(f"{run_dir}: cannot resume, the config differs at {diff}")
         return
@@ -54,7 +67,7 @@ def prepare_run_dir(run_dir: Path, cfg: RunConfig, *, overwrite: bool, resume: b
         if overwrite:
             shutil.rmtree(run_dir)
         elif stamp.is_file():
-            diff = _first_difference(json.loads(stamp.read_text()), current)
+            diff = _first_difference(_stored(stamp), current)
             if _nothing_to_resume(run_dir):
                 # An earlier try failed before its first checkpoint (weights that did not load,
                 # a setting the model refused): nothing there to lose or resume, so start
