@@ -19,9 +19,10 @@ from __future__ import annotations
 import torch
 
 from tunelab.errors import ConfigError
+from tunelab.tasks import all_tasks, get_task
 from tunelab.training.procedures import Procedure, ProcedureContext
 
-TASKS = ("classification", "token-classification")  # a logits loss on whole inputs
+HEADS = ("sequence", "token")  # head kinds (tasks/base.py) with a logits loss on whole inputs
 
 
 def _norm(g: torch.Tensor, kind: str) -> torch.Tensor:
@@ -141,10 +142,11 @@ class Adversarial(Procedure):
 
 def build(ctx: ProcedureContext) -> Adversarial:
     cfg = ctx.cfg
-    if cfg.task not in TASKS:
+    if get_task(cfg.task).head_kind not in HEADS:
+        names = [t.name for t in all_tasks() if t.head_kind in HEADS]
         raise ConfigError(
             "procedure.name",
-            f"adversarial perturbs input embeddings of {' and '.join(TASKS)} models; "
+            f"adversarial perturbs input embeddings of {' and '.join(names)} models; "
             f"task '{cfg.task}' is not supported (use procedure.name: standard)",
         )
     if getattr(ctx.model, "get_input_embeddings", lambda: None)() is None:

@@ -35,7 +35,7 @@ def read_earlier(task, cfg, labels, path: str, name: str):
     if task.read_split is None:
         raise DataError(path, f"procedure.{name}: task {cfg.task} cannot read extra files")
     df = read_table(path)
-    if cfg.task == "classification":
+    if task.head_kind == "sequence":  # text (and pair) -> label rows
         d = cfg.data
         require_columns(df, str(path), [c for c in (d.text, d.text_pair, d.label) if c])
     return task.read_split(name, df, cfg.data, labels)
@@ -113,18 +113,18 @@ def with_replay(cfg, task, data):
     return out
 
 
-def _predicted(task_name: str, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """The model's own labels in place of the true ones (classification tasks only)."""
-    if task_name == "classification":
+def _predicted(head_kind: str, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The model's own labels in place of the true ones (heads with classes only)."""
+    if head_kind == "sequence":
         if labels.dim() == 2:  # multi-label: multi-hot of logit > 0
             return (logits > 0).to(labels.dtype)
         return logits.argmax(-1)
-    if task_name == "token-classification":
+    if head_kind == "token":
         return torch.where(labels == -100, labels, logits.argmax(-1))
     return labels  # language-model tasks: the empirical Fisher
 
 
-def fisher_diagonal(model, params, feats, collate, pad_id, task_loss, task_name, labels_from):
+def fisher_diagonal(model, params, feats, collate, pad_id, task_loss, head_kind, labels_from):
     """Mean over rows of the squared gradient of the row's log-likelihood, per parameter
     element (per-row gradients: the Fisher is a mean of squares, not a square of means)."""
     fisher = [torch.zeros_like(p) for p in params]
@@ -137,7 +137,7 @@ def fisher_diagonal(model, params, feats, collate, pad_id, task_loss, task_name,
             labels = batch.pop("labels")
             logits = model(**batch).logits
             if labels_from == "predicted":
-                labels = _predicted(task_name, logits.detach(), labels)
+                labels = _predicted(head_kind, logits.detach(), labels)
             nll = task_loss(logits, labels)  # -log p(label | row), mean over the row's tokens
             grads = torch.autograd.grad(nll, params, allow_unused=True)
             for f, g in zip(fisher, grads):
@@ -219,7 +219,14 @@ def build(ctx: ProcedureContext) -> ContinualProcedure:
         pad_id = ctx.tokenizer.pad_token_id
         print(f"ewc: Fisher of the starting model on {len(rows)} rows of {s.replay}")
         raw = fisher_diagonal(
-            model, params, feats, collate, pad_id, ctx.task.loss, ctx.cfg.task, s.fisher_labels
+            model,
+            params,
+            feats,
+            collate,
+            pad_id,
+            ctx.task.loss,
+            ctx.task.head_kind,
+            s.fisher_labels,
         )
         mean = torch.cat([f.flatten() for f in raw]).mean() if raw else torch.tensor(0.0)
         fisher = [f / mean for f in raw] if mean > 0 else raw

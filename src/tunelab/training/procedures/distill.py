@@ -25,6 +25,7 @@ from tunelab.data.batching import collate as default_collate
 from tunelab.data.batching import sorted_batches
 from tunelab.errors import ConfigError
 from tunelab.models.loading import count_parameters
+from tunelab.tasks import get_task
 from tunelab.training.procedures import Procedure, ProcedureContext
 from tunelab.training.procedures.distill_models import (
     Teacher,
@@ -38,13 +39,14 @@ CACHE_BUDGET_BYTES = 2 * 1024**3  # causal-lm caches past this are refused
 CACHE_BATCH = 64
 
 
-def scored(logits: torch.Tensor, labels: torch.Tensor, task: str) -> torch.Tensor:
-    """The logits at the positions the task's loss scores: (M, C), rows in batch order."""
-    if task == "classification":
+def scored(logits: torch.Tensor, labels: torch.Tensor, head_kind: str) -> torch.Tensor:
+    """The logits at the positions the task's loss scores: (M, C), rows in batch order.
+    `head_kind`: the task's (tasks/base.py), one of distill_models.HEADS."""
+    if head_kind == "sequence":
         return logits  # (B, C)
-    if task == "token-classification":
+    if head_kind == "token":
         return logits[labels != IGNORE]  # (B, T, C) -> (M, C)
-    return logits[:, :-1][labels[:, 1:] != IGNORE]  # causal-lm: (B, T, V) -> (M, V)
+    return logits[:, :-1][labels[:, 1:] != IGNORE]  # causal: (B, T, V) -> (M, V)
 
 
 def kd_loss(
@@ -81,6 +83,7 @@ class Distill(Procedure):
         multi_label: bool = False,
     ):
         self.settings, self.task, self.teacher = settings, task, teacher
+        self.head = get_task(task).head_kind
         self.alpha, self.temperature = settings.alpha, settings.temperature
         self.train, self.collate, self.pad_id = train, collate, pad_id
         self.multi_label = multi_label
@@ -99,16 +102,16 @@ class Distill(Procedure):
         """Per training row, the teacher's logits at its scored positions (M_i, C), on CPU."""
         t0 = time.perf_counter()
         batches = sorted_batches(features.lengths, CACHE_BATCH)
-        if self.task == "causal-lm":
+        if self.head == "causal":  # full vocabulary rows
             self._check_budget(features, batches)
-        dtype = torch.float16 if self.task == "causal-lm" else torch.float32
+        dtype = torch.float16 if self.head == "causal" else torch.float32
         out: list[torch.Tensor | None] = [None] * len(features)
         for index in batches:
             batch = {
                 k: v.to(self.device) for k, v in self.collate(features, index, self.pad_id).items()
             }
             labels = batch.pop("labels")
-            logits = scored(self.teacher.model(**batch).logits, labels, self.task)
+            logits = scored(self.teacher.model(**batch).logits, labels, self.head)
             counts = self._counts(labels)
             for row, part in zip(index, logits.split(counts)):
                 out[int(row)] = part.to("cpu", dtype)
@@ -120,9 +123,9 @@ class Distill(Procedure):
 
     def _counts(self, labels: torch.Tensor) -> list[int]:
         """Scored positions per row of a batch."""
-        if self.task == "classification":
+        if self.head == "sequence":
             return [1] * labels.shape[0]
-        mask = labels != IGNORE if self.task == "token-classification" else labels[:, 1:] != IGNORE
+        mask = labels != IGNORE if self.head == "token" else labels[:, 1:] != IGNORE
         return mask.sum(dim=1).tolist()
 
     def _check_budget(self, features, batches) -> None:
@@ -145,7 +148,7 @@ class Distill(Procedure):
         if self.cache is not None:
             return torch.cat([self.cache[int(r)] for r in rows]).to(self.device)
         with torch.no_grad():
-            return scored(self.teacher.model(**batch).logits, labels, self.task)
+            return scored(self.teacher.model(**batch).logits, labels, self.head)
 
     def loss(self, model, batch: dict, labels, task_loss, weights, rows) -> torch.Tensor:
         logits = model(**batch).logits
@@ -153,7 +156,7 @@ class Distill(Procedure):
         if self.alpha >= 1:  # no distillation: the teacher need not run
             return hard
         soft = kd_loss(
-            scored(logits, labels, self.task),
+            scored(logits, labels, self.head),
             self.teacher_logits(batch, labels, rows),
             self.temperature,
             self.multi_label,
@@ -179,7 +182,7 @@ def build(ctx: ProcedureContext) -> Distill:
     teacher = load_teacher(settings.teacher, task)
     labels = getattr(ctx.data, "labels", None)
     check_teacher(teacher, task, labels.names if labels is not None else None, ctx.tokenizer)
-    if task == "causal-lm":
+    if get_task(task).head_kind == "causal":
         check_vocab(teacher.model, ctx.model)
     multi_label = bool(labels is not None and getattr(labels, "multi_label", False))
     return Distill(

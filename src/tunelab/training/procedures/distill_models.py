@@ -15,14 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tunelab.errors import ConfigError, TunelabError
+from tunelab.tasks import all_tasks, get_task
 
-TASKS = ("classification", "token-classification", "causal-lm")
-# the head a teacher checkpoint must have (its config's `architectures`), per task
-HEAD_SUFFIX = {
-    "classification": "ForSequenceClassification",
-    "token-classification": "ForTokenClassification",
-    "causal-lm": "ForCausalLM",
-}
+# head kinds (tasks/base.py) with a logit distribution per scored position to distil
+HEADS = ("sequence", "token", "causal")
 # config keys that hold the number of transformer layers, across architectures
 LAYER_KEYS = ("num_hidden_layers", "n_layer", "n_layers", "num_layers")
 
@@ -45,10 +41,10 @@ def load_teacher(spec: str, task: str) -> Teacher:
     from tunelab.models.loading import load_kwargs, load_tokenizer, quiet_transformers
     from tunelab.models.sources import resolve_model
 
-    if task not in TASKS:
-        raise ConfigError(
-            "procedure.name", f"distill supports tasks {', '.join(TASKS)}, not {task!r}"
-        )
+    info = get_task(task)
+    if info.head_kind not in HEADS:
+        names = ", ".join(t.name for t in all_tasks() if t.head_kind in HEADS)
+        raise ConfigError("procedure.name", f"distill supports tasks {names}, not {task!r}")
     try:
         path = Path(spec)
         if path.exists() and (resolve_model_dir(path) / META_FILE).is_file():
@@ -61,10 +57,11 @@ def load_teacher(spec: str, task: str) -> Teacher:
             source = resolve_model(str(resolve_model_dir(path)) if path.exists() else spec)
             tokenizer = load_tokenizer(source)
             arch = getattr(_config(source), "architectures", None) or []
-            if arch and not any(a.endswith(HEAD_SUFFIX[task]) for a in arch):
+            if arch and not any(a.endswith(info.architectures) for a in arch):
                 raise _fail(
                     f"{spec} is a {arch[0]}, not a model with a {task} head "
-                    f"(*{HEAD_SUFFIX[task]}); fine-tune a teacher first and give its run folder"
+                    f"(*{' or *'.join(info.architectures)}); fine-tune a teacher first and give "
+                    "its run folder"
                 )
             with quiet_transformers():
                 model = auto_class(task).from_pretrained(
@@ -72,7 +69,7 @@ def load_teacher(spec: str, task: str) -> Teacher:
                 )
             folder = Path(source.path) if Path(source.path).is_dir() else None
             labels = None
-            if task != "causal-lm":
+            if info.labelled:
                 labels = [model.config.id2label[i] for i in sorted(model.config.id2label)]
     except ConfigError:
         raise
@@ -92,7 +89,8 @@ def _config(source):
 
 def check_teacher(teacher: Teacher, task: str, label_names: list[str] | None, tokenizer) -> None:
     """ConfigError naming procedure.teacher when the teacher cannot teach this run."""
-    if task != "causal-lm" and label_names is not None and teacher.labels != list(label_names):
+    labelled = get_task(task).labelled
+    if labelled and label_names is not None and teacher.labels != list(label_names):
         raise _fail(
             f"the teacher's labels {teacher.labels} differ from the data's {list(label_names)} "
             "(names and order must agree)"
@@ -167,6 +165,6 @@ def load_student(cfg, data, tokenizer):
     labels = data.labels.names if getattr(data, "labels", None) is not None else None
     check_teacher(teacher, cfg.task, labels, tokenizer)
     student = build_student(teacher.model, cfg.procedure.student_layers)
-    if cfg.task == "causal-lm":
+    if get_task(cfg.task).head_kind == "causal":
         student.config.use_cache = False
     return student
