@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from tunelab.config.schema import MethodConfig
 from tunelab.methods.peft_common import save, save_adapter, task_type, wrap  # noqa: F401
+from tunelab.tasks import get_task
 
 HEADS = ("classifier", "score", "lm_head")  # output heads: never LoRA targets
 
@@ -49,7 +50,7 @@ def lora_config(model, cfg: MethodConfig, task: str, head: list[str] | None):
             model, list(HEADS) + list(head or []), skip_tied_output=cfg.name == "dora"
         )
     return LoraConfig(
-        task_type=task_type(task) if task != "seq2seq" else None,
+        task_type=task_type(task) if get_task(task).head_kind != "encoder-decoder" else None,
         r=cfg.r,
         lora_alpha=cfg.alpha if cfg.alpha is not None else 2 * cfg.r,
         lora_dropout=cfg.dropout,

@@ -1,5 +1,5 @@
-"""What the peft-backed methods (lora, dora, qlora, ia3, prefix, prompt) share: the task ->
-peft task type map, wrapping with a config error on failure, and saving merged or alone."""
+"""What the peft-backed methods (lora, dora, qlora, ia3, prefix, prompt) share: the task's
+peft task type, wrapping with a config error on failure, and saving merged or alone."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tunelab.config.schema import MethodConfig
 from tunelab.errors import ConfigError
+from tunelab.tasks import get_task
 
 
 def task_type(task: str):
@@ -15,18 +16,14 @@ def task_type(task: str):
     None for masked-LM (peft has no such type: the model is wrapped as is)."""
     from peft import TaskType
 
-    return {
-        "classification": TaskType.SEQ_CLS,
-        "token-classification": TaskType.TOKEN_CLS,
-        "causal-lm": TaskType.CAUSAL_LM,
-        "seq2seq": TaskType.SEQ_2_SEQ_LM,
-    }.get(task)
+    name = get_task(task).peft_task_type
+    return TaskType[name] if name is not None else None
 
 
 def warm_started(task: str, config) -> bool:
     """A seq2seq run on this config builds an EncoderDecoderModel warm-started from an
     encoder (BERT2BERT): the encoder's own config, or the built model's."""
-    if task != "seq2seq" or config is None:
+    if get_task(task).head_kind != "encoder-decoder" or config is None:
         return False
     own = bool(getattr(config, "is_encoder_decoder", False))
     return not own or config.model_type == "encoder-decoder"

@@ -16,19 +16,21 @@ from tunelab.methods.peft_common import (  # noqa: F401
     warm_started,
     wrap,
 )
+from tunelab.tasks import get_task
 
-# peft's prefix forward for these tasks looks for `past_key_values` in the model's forward
+# peft's prefix forward for these heads looks for `past_key_values` in the model's forward
 # signature and raises where it is missing (transformers 5.24 renamed it to `cache` in BERT,
 # Llama, BART, ... for these heads); its causal-LM and seq2seq paths pass it by keyword,
 # which the renamed models still accept.
-_PREFIX_NEEDS_SIGNATURE = ("classification", "token-classification")
+_PREFIX_NEEDS_SIGNATURE = ("sequence", "token")  # head kinds (tasks/base.py)
 
 
 def refusal(cfg: MethodConfig, task: str, model_config=None) -> str | None:
     """Why prefix/prompt tuning cannot adapt this model for `task` (None: it can)."""
     if task_type(task) is None:
         return f"{cfg.name} tuning has no {task} form in peft"
-    if cfg.name == "prompt" and task == "token-classification":
+    head_kind = get_task(task).head_kind
+    if cfg.name == "prompt" and head_kind == "token":
         return (
             "prompt tuning prepends virtual tokens to the outputs, which then no longer line up "
             "with the words"
@@ -40,7 +42,7 @@ def refusal(cfg: MethodConfig, task: str, model_config=None) -> str | None:
             f"peft cannot size {cfg.name} tuning's virtual tokens for an encoder-decoder "
             "warm-started from an encoder (BERT2BERT)"
         )
-    if cfg.name == "prefix" and task in _PREFIX_NEEDS_SIGNATURE:
+    if cfg.name == "prefix" and head_kind in _PREFIX_NEEDS_SIGNATURE:
         head = _cannot_take_prefix(task, model_config)
         if head is not None:
             return (

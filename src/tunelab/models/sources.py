@@ -26,7 +26,9 @@ class PackagedModel:
     alias: str
     module: str  # importable module that holds the files
     pip_name: str
-    kind: str  # "encoder" | "causal-lm"
+    # what the model is (encoder, causal-lm): a model kind, not a task; `tunelab models`
+    # prints it (its "kind" column and JSON key), so the value stays
+    kind: str
     description: str
     subdir: str = ""
     gguf_file: str | None = None

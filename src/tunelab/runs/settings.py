@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import platform
 
-from tunelab.config import RunConfig
+from tunelab.config import RunConfig, updated
 from tunelab.data import markup
 from tunelab.data.prepare import prepare
 from tunelab.metrics.classification import primary_metric_mode
@@ -39,8 +39,8 @@ def choose_max_length(
         return cfg, {}
     choose = task.choose_max_length
     value, why = choose(lengths, model_lengths.model_max_length(tokenizer, model_config))
-    data = cfg.data.model_copy(update={"max_length": value})
-    return cfg.model_copy(update={"data": data}), {"data.max_length": {"value": value, "why": why}}
+    chosen = {"data.max_length": {"value": value, "why": why}}
+    return updated(cfg, **{"data.max_length": value}), chosen
 
 
 def choose_settings(cfg: RunConfig, task, n_train: int) -> tuple[RunConfig, dict]:
@@ -61,7 +61,7 @@ def choose_settings(cfg: RunConfig, task, n_train: int) -> tuple[RunConfig, dict
     if es.mode is None:
         es.mode = primary_metric_mode(es.metric)
     train.early_stopping = es
-    resolved = cfg.model_copy(update={"train": train, "versions": library_versions()})
+    resolved = updated(cfg, train=train, versions=library_versions())
     return resolved, chosen
 
 
@@ -74,6 +74,8 @@ def markup_stage(cfg: RunConfig) -> RunConfig:
         print(f"default {key} = {c['value']}  ({c['why']})")
     if stage is None:
         return cfg
+    # not updated(): the data rules refuse clean_markup beside prepare in a config (which
+    # would clean twice); here prepare is the very stage clean_markup asked for
     data = cfg.data.model_copy(update={"prepare": stage, "clean_markup": False})
     return cfg.model_copy(update={"data": data})
 
@@ -89,8 +91,8 @@ def prepared(cfg: RunConfig) -> RunConfig:
         split: str(result.files.get(split)) if split in result.files else None
         for split in ("train", "validation", "test")
     }
-    data = cfg.data.model_copy(update={**files, "prepare": None})
-    train = cfg.train
-    if result.class_weights and train.class_weights == "auto":
-        train = train.model_copy(update={"class_weights": "balanced"})
-    return cfg.model_copy(update={"data": data, "train": train})
+    changes = {f"data.{split}": file for split, file in files.items()}
+    changes["data.prepare"] = None
+    if result.class_weights and cfg.train.class_weights == "auto":
+        changes["train.class_weights"] = "balanced"
+    return updated(cfg, **changes)
