@@ -14,7 +14,14 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from tunelab.evaluation.diagnosis.plot import plot_diagnosis
+from tunelab.evaluation.report.calibration import plot_reliability
+from tunelab.evaluation.report.generation import generation_context
+from tunelab.evaluation.report.jsonable import jsonable
 from tunelab.evaluation.report.rows import RowOutputs
+from tunelab.evaluation.run_report.plots import plot_confusion_matrix
+from tunelab.metrics.classification import primary_metric_mode
+from tunelab.tasks import get_task
 from tunelab.templates import num, png_uri, render, signed
 
 ALPHA = 0.05  # p below this: the difference is marked significant
@@ -36,8 +43,6 @@ def _ci(c: dict | None) -> dict | None:
 def _diff(t: dict | None, metric: str) -> dict | None:
     """Difference cell (with interval) and p cell; significant ones bold, green when the
     compared model is better on this metric (lower loss, higher accuracy), red when worse."""
-    from tunelab.metrics.classification import primary_metric_mode
-
     if not t or t.get("diff") is None:
         return None
     p = t.get("p_value")
@@ -99,9 +104,6 @@ def _prf(c: dict) -> list[str]:
 
 
 def _classification(report: dict, tmp: Path) -> dict:
-    from tunelab.evaluation.report.calibration import plot_reliability
-    from tunelab.evaluation.run_report.plots import plot_confusion_matrix
-
     models = report["models"]
     d0 = models[0]["details"]
     names = d0["labels"]
@@ -205,8 +207,6 @@ def _slices(report: dict) -> dict | None:
 
 
 def _diagnosis(report: dict, tmp: Path) -> list[dict]:
-    from tunelab.evaluation.diagnosis.plot import plot_diagnosis
-
     runs = []
     for i, (name, d) in enumerate((report.get("diagnosis") or {}).items()):
         records = d.get("records") or []
@@ -218,21 +218,19 @@ def _diagnosis(report: dict, tmp: Path) -> list[dict]:
 
 def render_eval_html(report: dict, outputs: list[RowOutputs]) -> str:
     """The whole page for a report dict (as evaluate_report builds it) and its outputs."""
-    from tunelab.evaluation.report.jsonable import jsonable
-
     data = jsonable(report)  # numbers as plain floats, no numpy arrays
     for src, d in zip(report.get("diagnosis", {}).values(), data.get("diagnosis", {}).values()):
         d["records"] = src.get("records") or []
-    task = data["task"]
-    sections: dict = {"classification": None, "ner": None, "generation": None}
+    task = get_task(data["task"])
+    # the template's sections: per-class figures (one label per input), per-entity tables
+    # (labels per word), generated samples (text outputs)
+    sections: dict = {"per_class": None, "per_entity": None, "generation": None}
     with tempfile.TemporaryDirectory(prefix="tunelab-eval-") as tmp:
-        if task == "classification":
-            sections["classification"] = _classification(data, Path(tmp))
-        elif task == "token-classification":
-            sections["ner"] = _ner(data)
-        elif task in ("causal-lm", "seq2seq"):
-            from tunelab.evaluation.report.generation import generation_context
-
+        if task.head_kind == "sequence":
+            sections["per_class"] = _classification(data, Path(tmp))
+        elif task.head_kind == "token":
+            sections["per_entity"] = _ner(data)
+        elif task.generates:
             sections["generation"] = generation_context(outputs)
         diagnosis = _diagnosis(data, Path(tmp))
     names = [m["name"] for m in data["models"]]
