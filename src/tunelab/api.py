@@ -69,27 +69,88 @@ def tune(
 
 
 def predict(
-    model: str | Path, texts: list[str], pairs: list[str] | None = None, batch_size: int = 64
+    model: str | Path,
+    texts: list[str],
+    pairs: list[str] | None = None,
+    batch_size: int = 64,
+    generation: GenerationConfig | dict | None = None,
+    **settings,
 ) -> list[dict]:
-    """Labels and scores (classification) or entities with spans (token classification) for
-    `texts` from a trained model folder (or run folder)."""
+    """Per text of `texts`, from a trained model folder (or run folder): labels and scores
+    (classification), entities with spans (token classification), the answer span of each
+    question (`texts`) in its context (`pairs`) (extractive QA), or `{"generated": text}`
+    (seq2seq: the decoded target, greedy unless the run's `generation:` says otherwise;
+    `generation` and keyword settings update it as in generation_config)."""
+    from tunelab.errors import TunelabError
     from tunelab.methods.loading import load_trained
+    from tunelab.tasks import all_tasks, get_task
 
     trained = load_trained(model)
-    if trained.task == "token-classification":
+    task = get_task(trained.task)
+    if task.predict_texts is not None:  # the task's own (extractive-qa: text = question)
+        return task.predict_texts(trained, texts, pairs, batch_size)
+    head = task.head_kind
+    if head == "token":
         from tunelab.evaluation.scoring.entities import predict_entities
 
         return predict_entities(trained, texts)
-    if trained.task != "classification":
-        from tunelab.errors import TunelabError
-
+    if head == "encoder-decoder":
+        if pairs is not None:
+            raise TunelabError(f"{model}: a '{trained.task}' model takes single texts, no pairs")
+        gen = generation_config(model, generation, **settings)
+        return [{"generated": t} for t in _seq2seq_outputs(trained, texts, gen, batch_size)]
+    if head != "sequence":
+        labelling = [t.name for t in all_tasks() if t.labelled]
         raise TunelabError(
             f"{model}: a '{trained.task}' model does not label texts; use it as `model:` of a "
-            "classification or token-classification run"
+            f"{' or '.join(labelling)} run"
+            + (
+                "; `tunelab generate` completes prompts with it"
+                if get_task(trained.task).generates
+                else ""
+            )
         )
     from tunelab.inference.forward import predict_texts
 
     return predict_texts(trained, texts, pairs, batch_size)
+
+
+def _seq2seq_outputs(trained, texts: list[str], gen: GenerationConfig, batch_size: int = 16):
+    """Decoded outputs of a seq2seq TrainedModel for source `texts`, as `tunelab eval`
+    decodes them (the run's source prefix and length limit)."""
+    from tunelab.evaluation.scoring.seq2seq import generate_texts
+
+    return generate_texts(
+        trained.model,
+        trained.tokenizer,
+        list(texts),
+        generation=gen,
+        prefix=trained.meta.columns.get("prefix") or "",
+        max_length=trained.max_length,
+        batch_size=batch_size,
+    )
+
+
+def _encoder_decoder(model: str | Path):
+    """The TrainedModel of a seq2seq run / model folder or of a plain encoder-decoder folder,
+    else None (nothing loaded: the caller loads it as a causal LM)."""
+    from tunelab.methods.any_model import head_task, is_tunelab_folder, load_base_model
+    from tunelab.methods.loading import load_trained, read_meta
+    from tunelab.models.sources import resolve_model
+    from tunelab.tasks import get_task
+
+    if is_tunelab_folder(model):
+        task = read_meta(model).task
+        if get_task(task).head_kind == "encoder-decoder":
+            return load_trained(model)
+        return None
+    if not (Path(model) / "config.json").is_file():  # aliases, .gguf files, hub ids
+        return None
+    source = resolve_model(str(model))
+    task, _ = head_task(source)
+    if task is not None and get_task(task).head_kind == "encoder-decoder":
+        return load_base_model(source, task)
+    return None
 
 
 def evaluate(
@@ -207,7 +268,8 @@ def generation_config(
 
     base = {}
     if model is not None and Path(model).exists():
-        base = dict(read_meta(model).get("generation") or {})
+        meta = read_meta(model)
+        base = dict((meta.generation if meta else None) or {})
     if isinstance(generation, GenerationConfig):
         generation = generation.model_dump(exclude_unset=True)
     merged = {**base, **(generation or {}), **{k: v for k, v in settings.items() if v is not None}}
@@ -225,10 +287,19 @@ def generate(
 ) -> list[str]:
     """Completions from a causal LM (see load_causal_lm), chat-templated; stops at the end of
     the model's turn or a stop string. Settings as in generation_config, e.g.
-    `generate("runs/chat-sft", ["Hi"], max_new_tokens=64, temperature=0.7, stop=["\n\n"])`."""
+    `generate("runs/chat-sft", ["Hi"], max_new_tokens=64, temperature=0.7, stop=["\n\n"])`.
+    A seq2seq model (run or encoder-decoder folder) gives its decoded output per prompt, as
+    `predict` does."""
     from tunelab.inference.generation import complete
 
     gen = generation_config(model, generation, **settings)
+    seq2seq = _encoder_decoder(model)
+    if seq2seq is not None:
+        if any(not isinstance(p, str) for p in prompts):
+            from tunelab.errors import TunelabError
+
+            raise TunelabError(f"{model}: a seq2seq model takes text prompts, not conversations")
+        return _seq2seq_outputs(seq2seq, prompts, gen)
     lm, tokenizer = load_causal_lm(model)
     return [c["text"] for c in complete(lm, tokenizer, prompts, gen)]
 

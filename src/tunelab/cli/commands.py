@@ -17,19 +17,17 @@ EXAMPLES = {
   tunelab train examples/distill_sst2.yaml           # procedure: distill | multitask | adversarial | continual
 
 Overrides are dotted config keys: data.max_length=64 train.lr=1e-4 method.r=8.
-Config keys: model, task, output, data.{train,validation,test,text,text_pair,label,label_names,
-validation_size,max_length,max_train_rows}, method.{name,train_layers,train_embeddings,r,alpha,
-dropout,rslora,target_modules,adapter_size,adapter_placement,num_virtual_tokens,prompt_init,
-merge}, procedure.{name,...}, train.{epochs,max_steps,batch_size,grad_accum,lr,weight_decay,
-warmup_ratio,scheduler,max_grad_norm,dropout,precision,group_by_length,class_weights,
-eval_steps,save_steps,keep_checkpoints,log_steps,seed,folds,early_stopping.{enabled,metric,mode,
-patience,min_delta}}, eval.{batch_size,baselines}. See docs/config.md.""",
+Config keys (docs/config.md says what each does):
+{keys}""",
     "predict": """examples:
   tunelab predict runs/sst2/model --text "a gripping, beautifully shot film"
   tunelab predict runs/sst2 --text "great" --text "dull" --json
   tunelab predict runs/rte/model --text "A man sleeps." --pair "Someone is awake."
   tunelab predict runs/sst2/model --file reviews.csv --column review --json
-  tunelab predict runs/conll-ner/model --text "Angela Merkel visited Paris ."   # entities with spans""",
+  tunelab predict runs/conll-ner/model --text "Angela Merkel visited Paris ."   # entities with spans
+  tunelab predict runs/squad --question "Who won?" --context "Denver beat Carolina 24-10."
+  tunelab predict runs/summarize --text "a long article ..." --max-new-tokens 64   # seq2seq: the output
+generation flags (seq2seq) update the run's own generation: settings (greedy by default)""",
     "eval": """examples:
   tunelab eval runs/sst2 --data examples/data/sst2/test.jsonl    # report.html + report.json
   tunelab eval runs/sst2 --data test.jsonl --compare runs/sst2-full --name lora --name full
@@ -44,6 +42,7 @@ patience,min_delta}}, eval.{batch_size,baselines}. See docs/config.md.""",
   tunelab generate runs/chat-sft --prompt "Give three tips for sleeping well." --max-new-tokens 64
   tunelab generate runs/chat-sft --prompt "Write a haiku" --temperature 0.7 --top-p 0.9 --json
   tunelab generate runs/chat-sft --prompt "List three fruits" --num-beams 4 --stop "\\n\\n"
+  tunelab generate runs/de-en --prompt "Ein Mann schläft ."        # a seq2seq run: its output
 unset flags keep the run's own generation: settings (config), else the defaults""",
     "chat": """examples:
   tunelab chat smollm2-135m-instruct
@@ -72,6 +71,8 @@ Writes OUTPUT/trial-NNN/ (one run each), search.json, best_config.yaml, search.p
 
 
 def _parser() -> argparse.ArgumentParser:
+    from tunelab.config.keys import format_keys  # the keys of the schema, for train --help
+
     fmt = argparse.RawDescriptionHelpFormatter
     p = argparse.ArgumentParser(
         prog="tunelab",
@@ -85,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser(
         "train",
         help="fine-tune a model as a YAML config says",
-        epilog=EXAMPLES["train"],
+        epilog=EXAMPLES["train"].format(keys=format_keys()),
         formatter_class=fmt,
     )
     t.add_argument("config", help="run config (YAML)")
@@ -102,7 +103,7 @@ def _parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser(
         "predict",
-        help="label texts with a trained model",
+        help="label texts with a trained model (seq2seq: generate their outputs)",
         epilog=EXAMPLES["predict"],
         formatter_class=fmt,
     )
@@ -111,12 +112,22 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument(
         "--pair", action="append", default=None, help="second text of a pair, one per --text"
     )
-    pr.add_argument("--file", help="a data file of texts to label")
+    pr.add_argument(
+        "--question", action="append", default=[], help="a question to answer (repeatable)"
+    )
+    pr.add_argument(
+        "--context", action="append", default=[], help="the context of each --question, in order"
+    )
+    pr.add_argument(
+        "--file",
+        help="a data file of texts to label (of question/context rows for a question answerer)",
+    )
     pr.add_argument(
         "--column", help="text column of --file (default: the one the model trained on)"
     )
     pr.add_argument("--batch-size", type=int, default=64)
     pr.add_argument("--json", action="store_true", help="print JSON lines")
+    _generation_flags(pr)
 
     ev = sub.add_parser(
         "eval",
@@ -224,13 +235,14 @@ def _parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser(
         "generate",
-        help="complete prompts with a causal LM",
+        help="complete prompts with a causal LM (or a seq2seq model: its outputs)",
         epilog=EXAMPLES["generate"],
         formatter_class=fmt,
     )
     g.add_argument(
         "model",
-        help="a causal-lm run or model folder, or any loadable model (alias, folder, .gguf)",
+        help="a causal-lm or seq2seq run or model folder, or any loadable model (alias, "
+        "folder, .gguf)",
     )
     g.add_argument("--prompt", action="append", required=True, help="a prompt (repeatable)")
     _generation_flags(g)
@@ -270,18 +282,21 @@ def _cmd_train(args) -> int:
         print(format_folds_table(results))
         print(f"\nfolds: {Path(results['output']) / 'folds.json'}")
         return 0
-    if results["run"]["task"] == "multitask":  # one shared encoder, a model folder per task
+    from tunelab.config.run_result import run_result
+
+    result = run_result(results)  # the dict results.json holds, typed
+    run, t = result.run, result.timing
+    if run.task == "multitask":  # one shared encoder, a model folder per task
         from tunelab.runs.multitask import format_multitask_table
 
         print(format_multitask_table(results))
-        t = results["timing"]
-        print(f"\ntrained {results['run']['steps']} steps in {t['train_seconds']:.0f}s")
-        print("models: " + ", ".join(results["run"]["models"].values()))
+        print(f"\ntrained {run.steps} steps in {t.train_seconds:.0f}s")
+        print("models: " + ", ".join((run.models or {}).values()))
         return 0
-    split = "test" if "test" in results else "validation"
+    split = result.last_split
     from tunelab.tasks import get_task
 
-    if get_task(results["run"]["task"]).head_kind == "sequence":
+    if get_task(run.task).head_kind == "sequence":
         print(format_results_table(results, split))
     else:
         rows = [("fine-tuned", results.get(split, {}))] + [
@@ -301,10 +316,10 @@ def _cmd_train(args) -> int:
                 for k in keys
             ]
             print(f"{name:14s} " + " ".join(cells))
-    out = Path(results["run"]["output"])
-    t = results["timing"]
+    out = Path(run.output)
+    rate = t.samples_per_s
     print(
-        f"\ntrained {results['run']['steps']} steps in {t['train_seconds']:.0f}s ({t['samples_per_s']:.{0 if t['samples_per_s'] >= 10 else 2}f} samples/s)"
+        f"\ntrained {run.steps} steps in {t.train_seconds:.0f}s ({rate:.{0 if rate >= 10 else 2}f} samples/s)"
     )
     print(f"model:  {out / 'model'}\nreport: {out / 'report.html'}")
     return 0
@@ -340,21 +355,46 @@ def _cmd_predict(args) -> int:
     from tunelab import api
 
     texts, pairs = list(args.text), args.pair
+    if (
+        args.question or args.context
+    ):  # a span model: the text is the question, the pair its context
+        if len(args.context) != len(args.question):
+            raise SystemExit(
+                f"error: {len(args.context)} --context for {len(args.question)} --question; "
+                "give one --context per --question"
+            )
+        texts, pairs = texts + list(args.question), (pairs or []) + list(args.context)
     if args.file:
         from tunelab.data import read_table, text_column
         from tunelab.methods.loading import read_meta
 
-        column = args.column or read_meta(args.model).get("columns", {}).get("text", "text")
-        texts += text_column(read_table(args.file), args.file, column)
+        meta = read_meta(args.model)
+        cols = meta.columns if meta else {}
+        df = read_table(args.file)
+        if "question" in cols and "context" in cols:  # question/context rows
+            texts += text_column(df, args.file, cols["question"])
+            pairs = (pairs or []) + text_column(df, args.file, cols["context"])
+        else:
+            texts += text_column(df, args.file, args.column or cols.get("text", "text"))
     if not texts:
         raise SystemExit("error: give --text TEXT (repeatable) or --file FILE")
     if pairs is not None and len(pairs) != len(texts):
         raise SystemExit(
             f"error: {len(pairs)} --pair for {len(texts)} texts; give one --pair per --text"
         )
-    for text, pred in zip(texts, api.predict(args.model, texts, pairs, args.batch_size)):
+    flags = {k: getattr(args, k) for k in GENERATION_FLAGS if getattr(args, k) is not None}
+    if flags.get("stop"):
+        flags["stop"] = _unescape(flags["stop"])
+    preds = api.predict(args.model, texts, pairs, args.batch_size, **flags)
+    for text, pred in zip(texts, preds):
         if args.json:
             print(json.dumps({"text": text, **pred}))
+        elif "answer" in pred:
+            print(
+                f"{pred['answer'] or '-'}\t{pred['start']}:{pred['end']}\t{pred['score']:.4f}\t{text}"
+            )
+        elif "generated" in pred:
+            print(f"{pred['generated']}\t{text}")
         elif "entities" in pred:
             shown = ", ".join(
                 f"{e['text']} [{e['type']} {e['start']}:{e['end']}]" for e in pred["entities"]
@@ -456,9 +496,14 @@ def _generation(args):
     from tunelab.api import generation_config
 
     flags = {k: getattr(args, k) for k in GENERATION_FLAGS}
-    if flags["stop"]:  # a shell passes "\n" as two characters; a user means a newline
-        flags["stop"] = [s.replace("\\n", "\n").replace("\\t", "\t") for s in flags["stop"]]
+    if flags["stop"]:
+        flags["stop"] = _unescape(flags["stop"])
     return generation_config(args.model, **flags)
+
+
+def _unescape(stops: list[str]) -> list[str]:
+    """A shell passes "\\n" as two characters; a user means a newline."""
+    return [s.replace("\\n", "\n").replace("\\t", "\t") for s in stops]
 
 
 def _cmd_generate(args) -> int:

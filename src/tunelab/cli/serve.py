@@ -10,6 +10,7 @@ EXAMPLES = """examples:
   tunelab serve smollm2-135m-instruct --port 8080          # OpenAI-compatible chat
   tunelab serve chat=runs/chat-sft sst2=runs/sst2 --api-key $KEY
   tunelab serve base=smollm2-135m-instruct a=runs/a/adapter b=runs/b/adapter   # adapters share the base
+  tunelab serve de-en=runs/translation                     # seq2seq: /v1/completions, batched
   TUNELAB_API_KEYS=k1,k2 tunelab serve runs/sst2 --host 0.0.0.0
 
 then, e.g.:

@@ -5,6 +5,10 @@ Settings come from a GenerationConfig (config/generation.py): greedy, sampling, 
 max tokens and stop strings. Each completion reports why it ended: "eos" (the model ended its
 turn), "stop" (a stop string, cut from the text) or "length" (max_new_tokens ran out, the
 failure mode of a model that never learned to stop).
+
+Encoder-decoder (seq2seq) models decode through evaluation/scoring/seq2seq.py
+(`generate_texts`), which `tunelab eval`, `tunelab predict`/`generate` and `tunelab serve`
+share: their source prefix and length limit come from the run.
 """
 
 from __future__ import annotations

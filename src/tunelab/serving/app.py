@@ -42,7 +42,7 @@ class Settings:
 
 
 PATHS = {"/health", "/ready", "/metrics", "/v1/models", "/v1/chat/completions"}
-PATHS |= {"/v1/completions", "/v1/classify", "/v1/entities"}
+PATHS |= {"/v1/completions", "/v1/classify", "/v1/entities", "/v1/answer"}
 
 
 class Gate:
@@ -74,7 +74,8 @@ class Gate:
 
 
 def _engines(registry, settings: Settings, metrics: Metrics) -> dict:
-    """One engine per model group: a decoding loop for causal LMs, a batcher otherwise."""
+    """One engine per model group: a decoding loop for decoder-only LMs, a batcher otherwise
+    (classifiers, taggers, and encoder-decoders running `model.generate` per batch)."""
     from tunelab.serving.batcher import DynamicBatcher, default_workers
     from tunelab.serving.engine import GenerationEngine
 
@@ -84,7 +85,7 @@ def _engines(registry, settings: Settings, metrics: Metrics) -> dict:
         head = members[0]
         observe = metrics.batch_size.labels(group, head.kind).observe
         common = {"max_batch_size": settings.max_batch_size, "max_wait_ms": settings.max_wait_ms}
-        if head.kind == "generate":
+        if head.decoder_only:
             engine = GenerationEngine(
                 head.model,
                 head.tokenizer,
@@ -113,7 +114,8 @@ def _engines(registry, settings: Settings, metrics: Metrics) -> dict:
 
 
 def _runner(served, micro_batch: int | None):
-    """The batch function of a classifier or tagger: texts (and pairs) -> one dict each."""
+    """The batch function of a classifier, tagger or encoder-decoder: texts (and pairs, or
+    decoding settings) -> one dict each."""
     trained = served.trained
     if micro_batch is None:
         on_gpu = next(trained.model.parameters()).device.type != "cpu"
@@ -122,6 +124,13 @@ def _runner(served, micro_batch: int | None):
     def size(texts):
         return max(1, min(len(texts), micro_batch))
 
+    if served.kind == "generate":  # not decoder-only: an encoder-decoder
+        from tunelab.serving.seq2seq import runner
+
+        return runner(served, micro_batch)
+    own = served.spec.predict_texts
+    if own is not None:  # the task's own predictions (answer: text = question, pair = context)
+        return lambda texts, pairs: own(trained, texts, pairs, batch_size=size(texts))
     if served.kind == "entities":
         from tunelab.evaluation.scoring.entities import predict_entities
 
@@ -177,9 +186,12 @@ def create_app(registry, settings: Settings | None = None):
             )
         if served.kind != kind:
             uses = {
-                "generate": "/v1/chat/completions or /v1/completions",
+                "generate": "/v1/chat/completions or /v1/completions"
+                if served.decoder_only
+                else "/v1/completions",
                 "classify": "/v1/classify",
                 "entities": "/v1/entities",
+                "answer": "/v1/answer",
             }
             raise ApiError(
                 400,

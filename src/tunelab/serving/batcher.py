@@ -1,4 +1,8 @@
-"""Dynamic batching for classifiers and taggers: concurrent requests share one forward pass.
+"""Dynamic batching for classifiers, taggers and encoder-decoders: concurrent requests share
+one forward pass (one `model.generate` for seq2seq models, see seq2seq.py).
+
+Each text may carry one value beside it (`pairs`): a sentence pair's second text, or a
+seq2seq prompt's decoding settings; `run` gets the values of its batch.
 
 A queue per model. Its worker takes the first waiting text, then keeps collecting until
 `max_batch_size` texts are in hand or `max_wait_ms` has passed (not waiting at all under

@@ -21,28 +21,42 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tunelab.config.model_meta import ModelMeta
 from tunelab.errors import ModelSourceError, TunelabError
+from tunelab.tasks import Task, all_tasks, get_task
 
-KINDS = {"causal-lm": "generate", "classification": "classify", "token-classification": "entities"}
+# the route families this server has (Task.serve_kind): a task declaring another is refused
+SERVE_KINDS = ("generate", "classify", "entities", "answer")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 
 
 @dataclass
 class ServedModel:
     name: str
-    task: str  # causal-lm | classification | token-classification
+    task: str  # a task name whose Task has a serve_kind
     path: str
     model: object
     tokenizer: object
     trained: object | None = None  # TrainedModel for classify / entities
     group: str = ""  # models with one group share one engine (one base)
     adapter: str | None = None  # peft adapter name on a shared base; None: the base itself
-    meta: dict = field(default_factory=dict)
+    meta: ModelMeta = field(default_factory=ModelMeta)  # tunelab.json (defaults: none)
     created: int = field(default_factory=lambda: int(time.time()))
 
     @property
+    def spec(self) -> Task:
+        return get_task(self.task)
+
+    @property
     def kind(self) -> str:
-        return KINDS[self.task]
+        """The route family: "generate", "classify", "entities" (Task.serve_kind)."""
+        return self.spec.serve_kind
+
+    @property
+    def decoder_only(self) -> bool:
+        """A causal LM: served by the continuous-batching engine (chat and completions);
+        another generating model (seq2seq) runs `model.generate` per batch of requests."""
+        return self.spec.head_kind == "causal"
 
     @property
     def context_length(self) -> int:
@@ -88,10 +102,20 @@ def _task_of(ref: str) -> str:
     task, archs = task_of(ref)
     if task is None:
         raise ModelSourceError(
-            f"{ref}: a {' '.join(archs) or 'headless'} model; serve needs a causal LM, a "
-            "classifier or a tagger"
+            f"{ref}: a {' '.join(archs) or 'headless'} model; serve needs a model of one of "
+            f"these tasks: {', '.join(served_tasks())}"
         )
     return task
+
+
+def served_tasks() -> list[str]:
+    """The names of the tasks `tunelab serve` answers for (those with a serve_kind)."""
+    return [t.name for t in all_tasks() if t.serve_kind in SERVE_KINDS]
+
+
+def _shares_bases(task: str) -> bool:
+    """Adapters of this task can share one loaded base (the decoding engine's mixed batches)."""
+    return get_task(task).head_kind == "causal"
 
 
 def _shareable_lora(ref: str) -> str | None:
@@ -109,12 +133,13 @@ def _shareable_lora(ref: str) -> str | None:
     config = json.loads(config_file.read_text())
     meta = read_meta(folder)
     if (
-        config.get("peft_type") != "LORA"
+        meta is None
+        or config.get("peft_type") != "LORA"
         or config.get("use_dora")
-        or meta.get("task") != "causal-lm"
+        or not _shares_bases(meta.task)
     ):
         return None
-    base = meta.get("base_model") or config.get("base_model_name_or_path")
+    base = meta.base_model or config.get("base_model_name_or_path")
     return resolve_model(base).path if base else None
 
 
@@ -151,7 +176,7 @@ class Registry:
             with _loading(name, ref):
                 served = self._load_one(name, ref)
             self.models[name] = served
-            if served.task == "causal-lm":
+            if served.decoder_only:
                 bases.setdefault(resolve_model(ref).path, served)
         for name, ref in self.specs:
             if lora[name]:
@@ -166,9 +191,11 @@ class Registry:
 
     def _load_one(self, name: str, ref: str) -> ServedModel:
         task = _task_of(ref)
-        if task not in KINDS:
-            raise ModelSourceError(f"{ref}: a '{task}' model; serve answers for {', '.join(KINDS)}")
-        if task == "causal-lm":
+        if get_task(task).serve_kind not in SERVE_KINDS:
+            raise ModelSourceError(
+                f"{ref}: a '{task}' model; serve answers for {', '.join(served_tasks())}"
+            )
+        if get_task(task).head_kind == "causal":
             from tunelab.methods.any_model import load_causal_lm
 
             model, tokenizer = load_causal_lm(ref)
@@ -205,10 +232,11 @@ class Registry:
         from tunelab.models.sources import ModelSource
 
         folder = resolve_model_dir(ref)
+        meta_task = _meta(ref).task  # a task whose adapters share bases (_shareable_lora)
         holder = bases.get(base_path)
         if holder is None:  # the base is not served itself: load it once for the adapters
             model, _ = load_causal_lm(base_path)
-            holder = ServedModel(f"base:{name}", "causal-lm", base_path, model, None, group=name)
+            holder = ServedModel(f"base:{name}", meta_task, base_path, model, None, group=name)
             bases[base_path] = holder
         with quiet_transformers():
             if isinstance(holder.model, PeftModel):
@@ -222,7 +250,7 @@ class Registry:
         tokenizer = load_tokenizer(ModelSource(str(folder), "local", str(folder)))
         return ServedModel(
             name,
-            "causal-lm",
+            meta_task,
             ref,
             holder.model,
             tokenizer,
@@ -259,7 +287,7 @@ def _loading(name: str, ref: str):
         raise ModelSourceError(f"{name}={ref}: could not load it: {first}") from exc
 
 
-def _meta(ref: str) -> dict:
+def _meta(ref: str) -> ModelMeta:
     from tunelab.methods.loading import read_meta
 
-    return read_meta(ref) if Path(ref).exists() else {}
+    return (read_meta(ref) if Path(ref).exists() else None) or ModelMeta()

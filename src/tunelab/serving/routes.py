@@ -6,9 +6,16 @@ import asyncio
 import time
 
 from tunelab.serving import generate as gen
+from tunelab.serving import seq2seq as s2s
 from tunelab.serving.engine import QueueFull
 from tunelab.serving.limits import ApiError
-from tunelab.serving.schemas import ChatRequest, ClassifyRequest, CompletionRequest, EntitiesRequest
+from tunelab.serving.schemas import (
+    AnswerRequest,
+    ChatRequest,
+    ClassifyRequest,
+    CompletionRequest,
+    EntitiesRequest,
+)
 
 
 def _texts(value, field: str, limit: int) -> list[str]:
@@ -30,6 +37,13 @@ def add_routes(app, model_for, settings, metrics) -> None:
     @app.post("/v1/chat/completions", tags=["openai"])
     async def chat(body: ChatRequest):
         served, engine = model_for(body.model, "generate")
+        if not served.decoder_only:
+            raise ApiError(
+                400,
+                f"model '{body.model}' is a {served.task} model; use /v1/completions",
+                "wrong_endpoint",
+                "model",
+            )
         if body.logprobs:
             raise ApiError(400, "logprobs are not supported", param="logprobs")
         if body.stream and body.n > 1:
@@ -100,6 +114,12 @@ def add_routes(app, model_for, settings, metrics) -> None:
         if body.logprobs:
             raise ApiError(400, "logprobs are not supported", param="logprobs")
         prompts = _texts(body.prompt, "prompt", settings.max_inputs)
+        if not served.decoder_only:  # an encoder-decoder: the request batcher (seq2seq.py)
+            reply = await s2s.completions(served, engine, body, prompts, settings)
+            usage = reply["usage"]
+            metrics.tokens.labels(body.model).inc(usage["completion_tokens"])
+            metrics.prompt_tokens.labels(body.model).inc(usage["prompt_tokens"])
+            return reply
         if body.stream and len(prompts) * body.n > 1:
             raise ApiError(400, "only one prompt and n=1 can be streamed", param="prompt")
         tok = served.tokenizer
@@ -197,5 +217,34 @@ def add_routes(app, model_for, settings, metrics) -> None:
         return {
             "object": "list",
             "model": body.model,
+            "data": [{"index": i, **r} for i, r in enumerate(results)],
+        }
+
+    @app.post("/v1/answer", tags=["tunelab"])
+    async def answer(body: AnswerRequest):
+        """The answer span of each question in its context (as `tunelab predict` on a
+        question answerer): {answer, start, end, score, probability}, `context[start:end] ==
+        answer`; lists of questions and contexts get a list back."""
+        name = body.model
+        if name is None:
+            served_names = list(app.state.registry.models)
+            if len(served_names) != 1:
+                raise ApiError(400, "model: several models are served; name one", param="model")
+            name = served_names[0]
+        served, engine = model_for(name, "answer")
+        questions = _texts(body.question, "question", settings.max_inputs)
+        contexts = _texts(body.context, "context", settings.max_inputs)
+        if len(contexts) != len(questions):
+            raise ApiError(
+                400,
+                f"context: {len(contexts)} contexts for {len(questions)} questions; give one each",
+                param="context",
+            )
+        results = await batched(engine, questions, contexts)
+        if isinstance(body.question, str):
+            return {"model": name, **results[0]}
+        return {
+            "object": "list",
+            "model": name,
             "data": [{"index": i, **r} for i, r in enumerate(results)],
         }
