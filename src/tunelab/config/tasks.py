@@ -37,7 +37,7 @@ def task_rules(task: str) -> TaskRules:
 
 
 def readers(key: str) -> str:
-    """The tasks that read data key `key`, for an error message: "classification"."""
+    """The tasks that read data key `key`, for an error message (e.g. classification)."""
     return " and ".join(n for n, r in TASK_RULES.items() if key in r.data_keys)
 
 
