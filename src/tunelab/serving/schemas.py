@@ -95,5 +95,21 @@ class EntitiesRequest(_Body):
         return v
 
 
+class AnswerRequest(_Body):
+    """/v1/answer: a question and its context, or lists of both (one context per question)."""
+
+    model: str | None = Field(None, min_length=1, description="None: the one model served")
+    question: str | list[str]
+    context: str | list[str]
+
+    @field_validator("question", "context")
+    @classmethod
+    def _texts(cls, v):
+        for text in [v] if isinstance(v, str) else v or [None]:
+            if text is None or not text.strip():
+                raise ValueError("no input" if text is None else "empty text")
+        return v
+
+
 class ClassifyRequest(EntitiesRequest):
     pair: str | list[str] | None = Field(None, description="second text of sentence pairs")

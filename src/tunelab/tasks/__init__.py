@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import importlib
 
+# the task of a config or a saved model that names none (tunelab.json before tasks existed);
+# config holds it, as it holds the names `task:` accepts (config/tasks.py)
+from tunelab.config.tasks import DEFAULT_TASK
 from tunelab.tasks.base import Task
 
 # the registry: task name (as written in a config's `task:`) -> its module under tunelab.tasks
@@ -17,9 +20,8 @@ REGISTRY = {
     "mlm": "mlm",
     "causal-lm": "causal_lm",
     "seq2seq": "seq2seq",
+    "extractive-qa": "extractive_qa",
 }
-# the task of a config or a saved model that names none (tunelab.json before tasks existed)
-DEFAULT_TASK = "classification"
 
 
 def get_task(name: str) -> Task:

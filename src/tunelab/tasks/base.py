@@ -90,8 +90,15 @@ class Task:
     # `tunelab eval`: (trained, path, name, **columns) -> evaluation.report.rows.RowOutputs;
     # None: the report reads the file by the task's head kind (evaluation/report/)
     eval_rows: Callable[..., Any] | None = None
-    # (split, examples...) -> {baseline name: metrics}: baselines that need no training
+    # (data, cfg) -> {baseline name: {split: metrics}}: baselines that need no training
+    # (runs/train.py puts them in results.json's "baselines")
     baselines: Callable[..., dict] | None = None
+    # `tunelab predict` / `tunelab serve`: (trained, texts, pairs, batch_size) -> one dict per
+    # text (for a span head: text = question, pair = its context); None: by head kind
+    predict_texts: Callable[..., list[dict]] | None = None
+    # (RunConfig, meta) -> changes to the tunelab.json runs/train.py saves (e.g. the task's
+    # own columns), so eval and predict read rows as training did; None: no changes
+    model_meta: Callable[..., dict] | None = None
 
     def __str__(self) -> str:
         return self.name

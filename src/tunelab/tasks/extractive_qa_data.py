@@ -52,6 +52,7 @@ class QASplit:
     name: str
     file: str
     examples: list[QAExample]
+    doc_stride: int | None = None  # data.doc_stride (None: featurize's default)
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -70,6 +71,7 @@ class QASplit:
 class QAData:
     splits: dict[str, QASplit]  # "train", "validation", and "test" when given
     validation_from_train: bool = False
+    labels: None = None  # no label space (what runs/train.py reads of every task's data)
 
 
 def columns_of(data_cfg) -> dict[str, str]:
@@ -259,4 +261,6 @@ def load_data(cfg) -> QAData:
         splits["train"], splits["validation"] = hold_out(
             splits["train"], d.validation_size, cfg.train.seed
         )
+    for split in splits.values():
+        split.doc_stride = getattr(d, "doc_stride", None)
     return QAData(splits=splits, validation_from_train=from_train)
