@@ -35,6 +35,16 @@ class DataError(TunelabError):
         super().__init__(f"{where}: {message}")
 
 
+class OutputFileError(TunelabError):
+    """A file tunelab wrote (results.json, tunelab.json) that cannot be read as its schema
+    says. Names the file, and the field when one is at fault."""
+
+    def __init__(self, file: str, message: str, *, field: str | None = None):
+        self.file, self.field = str(file), field
+        where = self.file if field is None else f"{self.file}, field '{field}'"
+        super().__init__(f"{where}: {message}")
+
+
 class ModelSourceError(TunelabError):
     """A model reference that cannot be resolved or loaded."""
 

@@ -16,7 +16,15 @@ from tunelab.config.method import (
     method_config,
     switch_method,
 )
+from tunelab.config.model_meta import ModelMeta, read_model_meta, write_model_meta
 from tunelab.config.procedure import MultitaskEntry, TaskDataConfig
+from tunelab.config.run_result import (
+    RunInfo,
+    RunResult,
+    Timing,
+    read_run_result,
+    write_run_result,
+)
 from tunelab.config.schema import DataConfig, EvalConfig, RunConfig, TrainConfig
 from tunelab.config.update import updated
 
@@ -31,18 +39,26 @@ __all__ = [
     "Ia3Method",
     "LoraMethod",
     "MethodConfig",
+    "ModelMeta",
     "MultitaskEntry",
     "PrefixMethod",
     "PromptMethod",
     "QloraMethod",
     "RunConfig",
+    "RunInfo",
+    "RunResult",
     "TaskDataConfig",
+    "Timing",
     "TrainConfig",
     "config_keys",
     "format_keys",
     "load_config",
     "method_config",
     "parse_overrides",
+    "read_model_meta",
+    "read_run_result",
     "switch_method",
     "updated",
+    "write_model_meta",
+    "write_run_result",
 ]

@@ -11,7 +11,7 @@ from tunelab.tasks import get_task
 def read_eval_split(trained, path, *, text=None, text_pair=None, label=None, rows=None):
     """A labelled file read the way `trained` was trained (columns from its tunelab.json unless
     given; the first `rows` rows when set), as its task's split."""
-    cols = trained.meta.get("columns", {})
+    cols = trained.meta.columns
     df = read_table(path)
     cfg = DataConfig(
         train=str(path),
@@ -21,7 +21,7 @@ def read_eval_split(trained, path, *, text=None, text_pair=None, label=None, row
         target=cols.get("target", "target"),  # seq2seq
         references=cols.get("references") if cols.get("references") in df.columns else None,
         prefix=cols.get("prefix"),
-        packing=trained.meta.get("packing", True),  # causal-lm: rows as the model trained on
+        packing=trained.meta.packing,  # causal-lm: rows as the model trained on
     )
     needed = [cfg.text, cfg.text_pair] + ([cfg.label] if trained.labels is not None else [])
     task = get_task(trained.task)

@@ -17,8 +17,8 @@ def evaluate_file(
     if get_task(trained.task).head_kind == "masked":  # texts masked as validation masks them
         return mlm_rows(trained, path, "model", batch_size=batch_size, text=text).metrics
     split = read_eval_split(trained, path, text=text, text_pair=text_pair, label=label)
-    if trained.meta.get("generation") and hasattr(split, "settings"):  # seq2seq: decode as trained
-        split.settings.generation = GenerationConfig(**trained.meta["generation"])
+    if trained.meta.generation and hasattr(split, "settings"):  # seq2seq: decode as trained
+        split.settings.generation = GenerationConfig(**trained.meta.generation)
     feats = get_task(trained.task).featurize(split, trained.tokenizer, trained.max_length)
     pad_id = trained.tokenizer.pad_token_id
     return scorer(trained.task)(trained.model, feats, trained.labels, batch_size, pad_id)

@@ -48,14 +48,14 @@ def model_card(src: Source, fmt: str, out: Path, figures: dict) -> str:
     name = (src.run_dir or src.model_dir).name
     lines = [f"# {name}: {src.task} model ({fmt} export)", ""]
     lines += [
-        f"- **Base model:** {meta.get('base_model', run.get('model', 'unknown'))}",
+        f"- **Base model:** {meta.base_model or run.get('model', 'unknown')}",
         f"- **Task:** {src.task}",
         f"- **Method:** {src.method}" + _trainable(run),
     ]
-    if meta.get("labels"):
-        lines.append(f"- **Labels:** {', '.join(meta['labels']['names'])}")
-    lines.append(f"- **Max input length:** {meta.get('max_length')} tokens")
-    lines.append(f"- **Exported from:** `{src.path}` (tunelab {meta.get('tunelab_version', '?')})")
+    if meta.labels:
+        lines.append(f"- **Labels:** {', '.join(meta.labels['names'])}")
+    lines.append(f"- **Max input length:** {meta.max_length} tokens")
+    lines.append(f"- **Exported from:** `{src.path}` (tunelab {meta.tunelab_version or '?'})")
     lines += ["", "## Training data", ""] + _data(src, run)
     lines += ["", "## Metrics", ""] + _metrics(results)
     lines += ["", "## Export check", ""] + _check(fmt, figures)

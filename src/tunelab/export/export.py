@@ -163,7 +163,7 @@ def _record(src: Source, fmt: str, dest: Path, tmp: Path, figures: dict) -> dict
         "output": str(dest),
         "task": src.task,
         "method": src.method,
-        "base_model": src.meta.get("base_model"),
+        "base_model": src.meta.base_model,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "tunelab_version": tunelab.__version__,
         "files": files,

@@ -61,13 +61,13 @@ def export_gguf(src: Source, out: Path, quant: str = "f16") -> dict:
     write_gguf(model, src.trained.tokenizer, out / GGUF_FILE, quant, name=_name(src))
     write_meta(
         out,
-        {**src.meta, "merged": True, "format": "gguf", "gguf": {"file": GGUF_FILE, "quant": quant}},
+        src.meta.updated(merged=True, format="gguf", gguf={"file": GGUF_FILE, "quant": quant}),
     )
     return verify_gguf(src, out, quant)
 
 
 def _name(src: Source) -> str:
-    return f"{Path(str(src.meta.get('base_model', 'model'))).name}-{src.method}"
+    return f"{Path(str(src.meta.base_model or 'model')).name}-{src.method}"
 
 
 def write_gguf(model, tokenizer, path: Path, quant: str, name: str = "model") -> None:

@@ -41,7 +41,7 @@ def export_merged(src: Source, out: Path) -> dict:
     model = src.plain_model()  # refuses prefix/prompt runs
     model.save_pretrained(out, safe_serialization=True)
     src.trained.tokenizer.save_pretrained(out)
-    write_meta(out, {**src.meta, "merged": True})
+    write_meta(out, src.meta.updated(merged=True))
     return verify_folder(src, out, "merged")
 
 
@@ -61,7 +61,7 @@ def export_adapter(src: Source, out: Path) -> dict:
         if f.is_file() and f.name not in SKIP_FILES:
             shutil.copy2(f, out / f.name)
     if not (out / META_FILE).is_file():
-        write_meta(out, {**src.meta, "merged": False})
+        write_meta(out, src.meta.updated(merged=False))
     return verify_folder(src, out, "adapter")
 
 

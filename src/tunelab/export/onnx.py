@@ -223,5 +223,6 @@ def write_folder(src: Source, out: Path, onnx_file: str = ONNX_FILE, extra: dict
     src.trained.tokenizer.save_pretrained(out)
     onnx_meta = {"file": onnx_file, "inputs": list(src.feeds()), "outputs": ["logits"]}
     write_meta(
-        out, {**src.meta, "merged": True, "format": "onnx", "onnx": {**onnx_meta, **(extra or {})}}
+        out,
+        src.meta.updated(merged=True, format="onnx", onnx={**onnx_meta, **(extra or {})}),
     )

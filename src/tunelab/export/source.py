@@ -6,13 +6,14 @@ its outputs on the held-out inputs are computed once; every format is checked ag
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
+from tunelab.config.model_meta import ModelMeta, model_meta
+from tunelab.config.run_result import RESULTS_FILE, read_run_result
 from tunelab.export.verify import (
     ExportError,
     Heldout,
@@ -22,7 +23,7 @@ from tunelab.export.verify import (
     lm_outputs,
     torch_runner,
 )
-from tunelab.tasks import DEFAULT_TASK, Task, get_task
+from tunelab.tasks import Task, get_task
 
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 PEFT_PROMPT_METHODS = ("prefix", "prompt")
@@ -35,9 +36,12 @@ class Source:
     path: Path  # as the user gave it
     model_dir: Path
     run_dir: Path | None
-    meta: dict
+    meta: ModelMeta  # tunelab.json (the defaults for a plain folder); a dict is read into one
     limit: int | None = 64  # held-out rows for the checks
     _cache: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.meta = model_meta(self.meta)
 
     @classmethod
     def open(cls, path: str | Path, limit: int | None = 64) -> Source:
@@ -47,7 +51,7 @@ class Source:
         run_dir = model_dir.parent if (model_dir.parent / "config.yaml").is_file() else None
         if (Path(path) / "config.yaml").is_file():
             run_dir = Path(path)
-        return cls(Path(path), model_dir, run_dir, read_meta(model_dir), limit)
+        return cls(Path(path), model_dir, run_dir, read_meta(model_dir) or ModelMeta(), limit)
 
     def scratch(self) -> Path:
         """A private temp folder for files several formats share (the fp32 ONNX model);
@@ -72,7 +76,7 @@ class Source:
 
     @property
     def task(self) -> str:
-        return self.meta.get("task", DEFAULT_TASK)
+        return self.meta.task
 
     @property
     def spec(self) -> Task:
@@ -81,7 +85,7 @@ class Source:
 
     @property
     def method(self) -> str:
-        return self.meta.get("method", "full")
+        return self.meta.method
 
     @property
     def adapter_dir(self) -> Path | None:
@@ -102,8 +106,10 @@ class Source:
 
     @cached_property
     def results(self) -> dict:
-        f = self.run_dir / "results.json" if self.run_dir else None
-        return json.loads(f.read_text()) if f and f.is_file() else {}
+        """The run's results.json (validated: a broken one is an error naming the field),
+        {} for a bare model folder."""
+        f = self.run_dir / RESULTS_FILE if self.run_dir else None
+        return read_run_result(self.run_dir).to_dict() if f and f.is_file() else {}
 
     @cached_property
     def held(self) -> Heldout:
@@ -140,9 +146,8 @@ class Source:
         if "feeds" not in self._cache:
             t = self.trained
             feeds = encode(t.tokenizer, self.held, t.max_length, self.input_names())
-            if (
-                self.spec.head_kind == "encoder-decoder"
-            ):  # score the first decoder step: (N, 1, V) logits
+            if self.spec.head_kind == "encoder-decoder":
+                # score the first decoder step: (N, 1, V) logits
                 start = t.model.config.decoder_start_token_id or 0
                 feeds["decoder_input_ids"] = np.full((len(self.held), 1), start, np.int64)
             self._cache["feeds"] = feeds

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from tunelab.config.model_meta import ModelMeta, model_meta
 from tunelab.errors import TunelabError
-from tunelab.tasks import DEFAULT_TASK, get_task
+from tunelab.tasks import get_task
 
 # Max |logit difference| each format may show against the source model (fp32 CPU). int8 and
 # q8_0 change the numbers by design: they are held to argmax / greedy agreement instead.
@@ -72,10 +73,11 @@ class Heldout:
         return len(self.words if self.words is not None else self.texts)
 
 
-def heldout_inputs(run_dir: Path | None, meta: dict, limit: int | None = 64) -> Heldout:
+def heldout_inputs(run_dir: Path | None, meta: ModelMeta | dict, limit: int | None = 64) -> Heldout:
     """The run's test (else validation) rows, at most `limit`; built-in sentences when the
     run's config or its files are not at hand."""
-    task = get_task(meta.get("task", DEFAULT_TASK))
+    meta = model_meta(meta)
+    task = get_task(meta.task)
     cfg = _run_config(run_dir)
     if cfg is not None and task.labelled and task.read_split is not None:
         for split in ("test", "validation"):
@@ -94,15 +96,15 @@ def _run_config(run_dir: Path | None):
     """The run's resolved config (config.yaml beside model/), or None."""
     if run_dir is None or not (run_dir / "config.yaml").is_file():
         return None
-    from tunelab.config import load_config
+    from tunelab.config.legacy import read_run_config
 
     try:
-        return load_config(run_dir / "config.yaml")
+        return read_run_config(run_dir / "config.yaml")  # one written by an older tunelab too
     except TunelabError:
         return None
 
 
-def _read_rows(split: str, path: Path, cfg, meta: dict, limit: int | None) -> Heldout:
+def _read_rows(split: str, path: Path, cfg, meta: ModelMeta, limit: int | None) -> Heldout:
     from tunelab.data.labels import LabelSpace
     from tunelab.data.readers import read_table
 
@@ -111,7 +113,7 @@ def _read_rows(split: str, path: Path, cfg, meta: dict, limit: int | None) -> He
         attrs = df.attrs
         df = df.head(limit)
         df.attrs.update(attrs)
-    labels = LabelSpace.from_dict(meta["labels"])
+    labels = LabelSpace.from_dict(meta.labels)
     task = get_task(cfg.task)
     rows = task.read_split(split, df, cfg.data, labels)
     if task.head_kind == "token":

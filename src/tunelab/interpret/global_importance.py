@@ -35,7 +35,8 @@ def _texts(
 
     if not Path(data).exists():
         raise DataError(str(data), "no such file")
-    cols = read_meta(model).get("columns", {}) if Path(str(model)).exists() else {}
+    meta = read_meta(model) if Path(str(model)).exists() else None
+    cols = meta.columns if meta is not None else {}
     df = read_table(data)
     texts = text_column(df, str(data), text or cols.get("text") or "text")
     pair = pair or cols.get("text_pair")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tunelab.data.labels import LabelSpace
 from tunelab.errors import ConfigError, TunelabError
-from tunelab.tasks import DEFAULT_TASK, all_tasks, get_task
+from tunelab.tasks import all_tasks, get_task
 
 # the heads explain has decisions for: a class, entities per word, a generated span
 HEADS = ("sequence", "token", "causal")
@@ -46,9 +46,9 @@ def load_subject(spec: str | Path, flag: str = "MODEL") -> Subject:
     from tunelab.methods.loading import load_trained, read_meta
 
     name = str(spec)
-    meta = read_meta(spec) if Path(spec).exists() else {}
-    if meta:
-        task = meta.get("task", DEFAULT_TASK)
+    meta = read_meta(spec) if Path(spec).exists() else None
+    if meta is not None:
+        task = meta.task
         if get_task(task).head_kind not in HEADS:
             raise ConfigError(
                 flag, f"{name} holds a '{task}' model; explain handles {', '.join(explainable())}"

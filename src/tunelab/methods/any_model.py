@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tunelab.config.model_meta import ModelMeta, model_meta
 from tunelab.data.labels import LabelSpace
 from tunelab.errors import TunelabError
 from tunelab.methods.loading import (
@@ -29,16 +30,7 @@ from tunelab.models.loading import (
     quiet_transformers,
 )
 from tunelab.models.sources import ModelSource, resolve_model
-
-HEAD_TASKS = (  # architecture name suffix -> the task its head does
-    ("ForSequenceClassification", "classification"),
-    ("ForTokenClassification", "token-classification"),
-    ("ForCausalLM", "causal-lm"),
-    ("LMHeadModel", "causal-lm"),
-    ("ForMaskedLM", "mlm"),
-    ("ForConditionalGeneration", "seq2seq"),
-)
-LABEL_TASKS = ("classification", "token-classification")
+from tunelab.tasks import all_tasks, get_task
 
 
 def is_tunelab_folder(spec: str | Path) -> bool:
@@ -51,20 +43,22 @@ def head_task(source: ModelSource) -> tuple[str | None, list[str]]:
     """(task of the head its config declares or None, the architecture names); no weights."""
     archs = list(getattr(load_config(source), "architectures", None) or [])
     for arch in archs:
-        for suffix, task in HEAD_TASKS:
-            if arch.endswith(suffix):
-                return task, archs
+        for task in all_tasks():  # each declares the architecture suffixes of its head
+            if arch.endswith(task.architectures):
+                return task.name, archs
     return None, archs
 
 
 def task_of(spec: str | Path) -> tuple[str | None, list[str]]:
     """The task of a model spec: tunelab.json's for a tunelab folder, else its head's."""
     if Path(spec).exists() and (meta := read_meta(spec)):
-        return meta.get("task", "classification"), []
+        return meta.task, []
     return head_task(resolve_model(str(spec)))
 
 
-def load_base_model(source: ModelSource, task: str, meta: dict | None = None) -> TrainedModel:
+def load_base_model(
+    source: ModelSource, task: str, meta: ModelMeta | dict | None = None
+) -> TrainedModel:
     """A plain model as it is, with the head of `task` (labels from its config for labelling
     tasks); `meta` adds reading settings (columns, packing, generation, max_length)."""
     tokenizer = load_tokenizer(source)
@@ -74,17 +68,15 @@ def load_base_model(source: ModelSource, task: str, meta: dict | None = None) ->
         )
     model.eval()
     labels = None
-    if task in LABEL_TASKS:
+    if get_task(task).labelled:
         id2label = model.config.id2label
         labels = LabelSpace(
             names=[id2label[i] for i in sorted(id2label)],
             multi_label=model.config.problem_type == "multi_label_classification",
         )
-    meta = {"task": task, "base_model": source.spec, **(meta or {})}
-    max_length = int(
-        meta.get("max_length") or min(getattr(tokenizer, "model_max_length", 512) or 512, 512)
-    )
-    return TrainedModel(model, tokenizer, labels, max_length, meta)
+    own = meta.model_dump(exclude_unset=True) if isinstance(meta, ModelMeta) else meta or {}
+    meta = model_meta({"task": task, "base_model": source.spec, **own})
+    return TrainedModel(model, tokenizer, labels, meta.max_length_for(tokenizer), meta)
 
 
 def load_causal_lm(model: str | Path):
@@ -92,14 +84,15 @@ def load_causal_lm(model: str | Path):
     loadable model (packaged alias, HF folder, .gguf, hub id). Anything else is refused:
     transformers would bolt a random LM head onto an encoder and generate noise."""
     if is_tunelab_folder(model):
-        task = read_meta(model).get("task", "classification")
-        if task != "causal-lm":
+        task = read_meta(model).task
+        if get_task(task).head_kind != "causal":
             raise TunelabError(f"{model}: holds a '{task}' model; this needs a causal LM")
         trained = load_trained(model)
         return trained.model, trained.tokenizer
     source = resolve_model(str(model))
     task, archs = head_task(source)
-    if archs and task != "causal-lm":
+    if archs and (task is None or get_task(task).head_kind != "causal"):
         raise TunelabError(f"{model}: a {', '.join(archs)} model, not a causal LM")
-    trained = load_base_model(source, "causal-lm")
+    causal = next(t.name for t in all_tasks() if t.head_kind == "causal")
+    trained = load_base_model(source, causal)
     return trained.model, trained.tokenizer

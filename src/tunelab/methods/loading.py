@@ -11,12 +11,19 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from tunelab.config.model_meta import (
+    META_FILE,
+    ModelMeta,
+    has_model_meta,
+    model_meta,
+    read_model_meta,
+    write_model_meta,
+)
 from tunelab.data.labels import LabelSpace
 from tunelab.errors import ModelSourceError
 from tunelab.models.loading import load_config, load_tokenizer, quiet_transformers
 from tunelab.models.sources import ModelSource, resolve_model
-
-META_FILE = "tunelab.json"
+from tunelab.tasks import get_task
 
 
 @dataclass
@@ -25,28 +32,26 @@ class TrainedModel:
     tokenizer: object
     labels: LabelSpace | None  # None for tasks without labels (mlm)
     max_length: int
-    meta: dict
+    meta: ModelMeta  # a dict of tunelab.json's shape is read into one
+
+    def __post_init__(self) -> None:
+        self.meta = model_meta(self.meta)
 
     @property
     def task(self) -> str:
-        return self.meta.get("task", "classification")
+        return self.meta.task
 
 
 def auto_class(task: str):
-    """The transformers Auto class whose head fits `task`."""
+    """The transformers Auto class whose head fits `task` (the Task's `auto_model`)."""
     import transformers
 
-    return {
-        "classification": transformers.AutoModelForSequenceClassification,
-        "token-classification": transformers.AutoModelForTokenClassification,
-        "mlm": transformers.AutoModelForMaskedLM,
-        "causal-lm": transformers.AutoModelForCausalLM,
-        "seq2seq": transformers.AutoModelForSeq2SeqLM,
-    }[task]
+    return getattr(transformers, get_task(task).auto_model)
 
 
-def write_meta(model_dir: Path, meta: dict) -> None:
-    (Path(model_dir) / META_FILE).write_text(json.dumps(meta, indent=2))
+def write_meta(model_dir: Path, meta: ModelMeta | dict) -> None:
+    """model_dir/tunelab.json (atomically, validated, with its schema_version)."""
+    write_model_meta(model_dir, meta)
 
 
 def resolve_model_dir(path: str | Path) -> Path:
@@ -64,65 +69,66 @@ def resolve_model_dir(path: str | Path) -> Path:
     return path
 
 
-def read_meta(path: str | Path) -> dict:
-    """The tunelab.json of a model or run folder ({} for a plain HF folder); loads no weights."""
-    meta = resolve_model_dir(path) / META_FILE
-    return json.loads(meta.read_text()) if meta.is_file() else {}
+def read_meta(path: str | Path) -> ModelMeta | None:
+    """The tunelab.json of a model or run folder (None for a plain HF folder); loads no
+    weights. A broken or newer file is an OutputFileError naming the file and field."""
+    folder = resolve_model_dir(path)
+    return read_model_meta(folder) if has_model_meta(folder) else None
 
 
 def load_trained(path: str | Path) -> TrainedModel:
     """The model, tokenizer and label space for inference, in eval mode."""
     model_dir = resolve_model_dir(path)
     source = resolve_model(str(model_dir))
-    meta = read_meta(model_dir)
+    meta = read_meta(model_dir) or ModelMeta()
     if source.is_adapter:
         model, tokenizer, labels = _load_adapter(model_dir, meta)
     else:
         model, tokenizer, labels = _load_plain(source, meta)
     model.eval()
-    max_length = int(
-        meta.get("max_length") or min(getattr(tokenizer, "model_max_length", 512), 512)
-    )
+    max_length = meta.max_length_for(tokenizer)
     return TrainedModel(model, tokenizer, labels, max_length, meta)
 
 
 def _labels_from_config(config, task: str) -> LabelSpace | None:
-    if task in ("mlm", "causal-lm", "seq2seq"):
+    if not get_task(task).labelled:
         return None
     names = [config.id2label[i] for i in sorted(config.id2label)]
     return LabelSpace(names=names, multi_label=config.problem_type == "multi_label_classification")
 
 
-def _load_plain(source: ModelSource, meta: dict):
-    task = meta.get("task", "classification")
+def _load_plain(source: ModelSource, meta: ModelMeta):
+    task = meta.task
     tokenizer = load_tokenizer(source)
     with quiet_transformers():
         model = auto_class(task).from_pretrained(source.path, use_safetensors=True)
     labels = (
-        LabelSpace.from_dict(meta["labels"])
-        if meta.get("labels")
+        LabelSpace.from_dict(meta.labels)
+        if meta.labels
         else _labels_from_config(model.config, task)
     )
     return model, tokenizer, labels
 
 
-def _load_adapter(model_dir: Path, meta: dict):
+def _load_adapter(model_dir: Path, meta: ModelMeta):
     """Base model with the task's head (labels from tunelab.json), then the trained update on
     top: a peft adapter (lora, dora, ia3, prefix, prompt) or tunelab's bottleneck adapters."""
     from tunelab.methods import adapter as bottleneck
 
-    task = meta.get("task", "classification")
-    if task not in ("mlm", "causal-lm", "seq2seq") and not meta.get("labels"):
+    task = meta.task
+    if get_task(task).labelled and not meta.labels:
         raise ModelSourceError(
             f"{model_dir}: adapter folder without {META_FILE}; cannot tell its labels"
         )
-    labels = LabelSpace.from_dict(meta["labels"]) if meta.get("labels") else None
+    labels = LabelSpace.from_dict(meta.labels) if meta.labels else None
     is_peft = (model_dir / "adapter_config.json").is_file()
     if is_peft:
         config = json.loads((model_dir / "adapter_config.json").read_text())
-        base_spec = meta.get("base_model") or config["base_model_name_or_path"]
+        base_spec = meta.base_model or config["base_model_name_or_path"]
     else:
-        base_spec = meta["base_model"]
+        base_spec = meta.base_model
+    if not base_spec:
+        raise ModelSourceError(f"{model_dir}: {META_FILE} names no base_model for the adapter")
     base = resolve_model(base_spec)
     tokenizer = load_tokenizer(ModelSource(str(model_dir), "local", str(model_dir)))
     with quiet_transformers():
@@ -139,6 +145,7 @@ def _load_adapter(model_dir: Path, meta: dict):
 
 def _load_base(base: ModelSource, task: str, labels: LabelSpace | None, tokenizer):
     """The pretrained base an adapter was trained on, with a head of the right shape."""
+    head_kind = get_task(task).head_kind
     head = {}
     if labels is not None:
         head = {
@@ -146,13 +153,15 @@ def _load_base(base: ModelSource, task: str, labels: LabelSpace | None, tokenize
             "id2label": dict(enumerate(labels.names)),
             "label2id": {n: i for i, n in enumerate(labels.names)},
         }
-        if task == "classification":
+        if head_kind == "sequence":  # one or several labels per text
             head["problem_type"] = (
                 "multi_label_classification"
                 if labels.multi_label
                 else "single_label_classification"
             )
-    if task == "seq2seq" and not getattr(load_config(base), "is_encoder_decoder", False):
+    if head_kind == "encoder-decoder" and not getattr(
+        load_config(base), "is_encoder_decoder", False
+    ):
         from tunelab.models.encoder_decoder import warm_start  # the base was an encoder
 
         return warm_start(base, tokenizer)

@@ -22,6 +22,7 @@ import pandas as pd
 
 from tunelab.atomic import atomic_write_json
 from tunelab.config import RunConfig
+from tunelab.config.run_result import RESULTS_FILE, read_run_result, run_result
 from tunelab.data import discover_labels, encode_labels, read_table, require_columns
 from tunelab.data.prepare import _write
 from tunelab.data.splits import kfold_indices
@@ -59,8 +60,8 @@ def run_kfold(cfg: RunConfig, *, overwrite: bool = False, resume: bool = False) 
         fold_cfg = validate_config(raw)
         run_dir = Path(fold_cfg.output)
         print(f"fold {i + 1}/{k}: train {len(tr)} rows, validate {len(va)} rows -> {run_dir}")
-        if resume and (run_dir / "results.json").is_file():
-            results = json.loads((run_dir / "results.json").read_text())
+        if resume and (run_dir / RESULTS_FILE).is_file():
+            results = read_run_result(run_dir).to_dict()
             print(f"fold {i + 1}/{k}: done before, results.json reused")
         else:
             started = resume and any((run_dir / "checkpoints").glob("step-*"))
@@ -129,17 +130,17 @@ def _numeric(scores: dict) -> dict[str, float]:
 
 
 def _fold_summary(i: int, results: dict, n_train: int, n_val: int) -> dict:
-    run = results.get("run", {})
+    result = run_result(results)
     out = {
         "fold": i,
-        "output": run.get("output"),
+        "output": result.run.output,
         "rows": {"train": n_train, "validation": n_val},
-        "steps": run.get("steps"),
-        "best": run.get("best"),
-        "validation": _numeric(results.get("validation", {})),
+        "steps": result.run.steps,
+        "best": result.run.best,
+        "validation": _numeric(result.validation or {}),
     }
-    if "test" in results:
-        out["test"] = _numeric(results["test"])
+    if result.test is not None:
+        out["test"] = _numeric(result.test)
     return out
 
 

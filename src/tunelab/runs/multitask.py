@@ -17,16 +17,16 @@ from typing import Any
 import yaml
 
 from tunelab.atomic import atomic_dir, atomic_write_json, atomic_write_text
-from tunelab.config import RunConfig, updated
+from tunelab.config import ModelMeta, RunConfig, updated, write_model_meta, write_run_result
 from tunelab.config.multitask import task_config, task_data_configs
 from tunelab.evaluation.run_report.page import write_report
 from tunelab.evaluation.scoring import scorer
 from tunelab.methods import get_method
-from tunelab.methods.loading import write_meta
 from tunelab.models import lengths as model_lengths
 from tunelab.models.loading import count_parameters, load_config, load_tokenizer
 from tunelab.models.sources import resolve_model
 from tunelab.runs import settings
+from tunelab.runs.outputs import build_result, run_info, run_timing
 from tunelab.tasks import get_task
 from tunelab.training.loggers import read_metrics
 from tunelab.training.loop import LoopSettings, train_loop
@@ -44,8 +44,8 @@ def _no_task_loss(*_):
 class _Tasks:
     """What the default choices ask of a task, for several tasks at once."""
 
-    DEFAULT_METRIC = MEAN_METRIC
-    DEFAULT_METRIC_WHY = "the mean of every task's primary validation metric"
+    default_metric = MEAN_METRIC  # the Task descriptors runs/settings.py reads
+    default_metric_why = "the mean of every task's primary validation metric"
 
 
 def _resolve(cfg: RunConfig, tcfgs: dict, feats_len: int, chosen: dict) -> RunConfig:
@@ -73,7 +73,6 @@ def run_multitask(
     on_eval: Callable[[int, dict], None] | None = None,
 ) -> dict[str, Any]:
     """Train, evaluate and save one multi-task run; returns results (also results.json)."""
-    import torch
     from transformers import set_seed
 
     t_start = time.perf_counter()
@@ -129,7 +128,7 @@ def run_multitask(
         f"{trainable:,} of {total:,} parameters ({trainable / total:.2%})"
     )
     pad_id = tokenizer.pad_token_id
-    scores_of = {n: scorer(tasks[n].NAME) for n in names}
+    scores_of = {n: scorer(tasks[n].name) for n in names}
 
     def score(m, n: str, split: str) -> dict:
         return scores_of[n](
@@ -147,7 +146,7 @@ def run_multitask(
         for n in names:
             s = score(m, n, "validation")
             out.update(_numeric(s, n))
-            primary.append(s[tasks[n].DEFAULT_METRIC])
+            primary.append(s[tasks[n].default_metric])
             if "loss" in s:
                 losses.append(s["loss"])
         out[MEAN_METRIC] = sum(primary) / len(primary)
@@ -182,10 +181,10 @@ def run_multitask(
             if split in feats[n]:
                 s = score(model, n, split)
                 results["tasks"].setdefault(
-                    n, {"task": tasks[n].NAME, "metric": tasks[n].DEFAULT_METRIC}
+                    n, {"task": tasks[n].name, "metric": tasks[n].default_metric}
                 )[split] = s
                 flat.update(_numeric(s, n))
-                primary.append(s[tasks[n].DEFAULT_METRIC])
+                primary.append(s[tasks[n].default_metric])
         if flat:
             if len(primary) == len(names):
                 flat[MEAN_METRIC] = sum(primary) / len(primary)
@@ -193,38 +192,28 @@ def run_multitask(
     eval_seconds = time.perf_counter() - t0
 
     _save_models(run_dir, model, anchor, tokenizer, cfg, tcfgs, data)
-    results["timing"] = {
-        "train_seconds": round(loop.train_seconds, 3),
-        "train_samples": loop.train_samples,
-        "samples_per_s": round(loop.samples_per_s, 2),
-        "train_tokens": loop.train_tokens,
-        "tokens_per_s": round(loop.tokens_per_s, 2),
-        "eval_seconds": round(eval_seconds, 3),
-        "total_seconds": round(time.perf_counter() - t_start, 3),
-    }
-    results["baselines"] = {}
-    results["run"] = {
-        "model": cfg.model,
-        "task": "multitask",
-        "method": cfg.method.name,
-        "procedure": procedure.summary(),
-        "output": str(run_dir),
-        "trainable_params": trainable,
-        "total_params": total,
-        "rows": {n: {s: len(x) for s, x in data[n].splits.items()} for n in names},
-        "labels": {n: data[n].labels.names for n in names},
-        "models": {n: str(run_dir / "model" / n) for n in names},
-        "steps": loop.steps,
-        "epochs": round(loop.epochs, 3),
-        "stopped_early": loop.stopped_early,
-        "best": loop.best,
-        "defaults_chosen": chosen,
-        "device": "cuda" if torch.cuda.is_available() else "cpu",
-    }
-    atomic_write_json(run_dir / "results.json", results)
+    info = run_info(
+        cfg,
+        loop,
+        task="multitask",
+        procedure=procedure,
+        trainable=trainable,
+        total=total,
+        rows={n: {s: len(x) for s, x in data[n].splits.items()} for n in names},
+        labels={n: data[n].labels.names for n in names},
+        models={n: str(run_dir / "model" / n) for n in names},
+        defaults_chosen=chosen,
+    )
+    result = build_result(
+        {s: results[s] for s in ("validation", "test") if s in results},
+        timing=run_timing(loop, eval_seconds=eval_seconds, started=t_start),
+        run=info,
+        tasks=results["tasks"],
+    )
+    written = write_run_result(run_dir, result)
     title = f"tunelab run: {cfg.model} / {cfg.method.name} / multitask ({', '.join(names)})"
-    write_report(run_dir, results, read_metrics(run_dir), title=title)
-    return results
+    write_report(run_dir, written, read_metrics(run_dir), title=title)
+    return written
 
 
 def _save_models(run_dir: Path, model, anchor: str, tokenizer, cfg: RunConfig, tcfgs, data) -> None:
@@ -241,20 +230,18 @@ def _save_models(run_dir: Path, model, anchor: str, tokenizer, cfg: RunConfig, t
             model.tasks[n].save_pretrained(folder, safe_serialization=True)
             tokenizer.save_pretrained(folder)
             d = tcfgs[n].data
-            write_meta(
-                folder,
-                {
-                    "task": tcfgs[n].task,
-                    "labels": data[n].labels.to_dict(),
-                    "max_length": d.max_length,
-                    "columns": {"text": d.text, "text_pair": d.text_pair, "label": d.label},
-                    "base_model": cfg.model,
-                    "method": cfg.method.name,
-                    "merged": cfg.method.name not in ("full", "freeze"),
-                    "multitask": {"name": n, "tasks": names, "shared_encoder": True},
-                    "tunelab_version": cfg.versions["tunelab"],
-                },
+            meta = ModelMeta(
+                task=tcfgs[n].task,
+                labels=data[n].labels.to_dict(),
+                max_length=d.max_length,
+                columns={"text": d.text, "text_pair": d.text_pair, "label": d.label},
+                base_model=cfg.model,
+                method=cfg.method.name,
+                merged=cfg.method.name not in ("full", "freeze"),
+                multitask={"name": n, "tasks": names, "shared_encoder": True},
+                tunelab_version=cfg.versions["tunelab"],
             )
+            write_model_meta(folder, meta)
         atomic_write_json(
             tmp / "multitask.json",
             {"tasks": {n: {"task": tcfgs[n].task, "path": n} for n in names}},

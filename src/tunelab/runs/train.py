@@ -13,17 +13,17 @@ from typing import Any
 
 import yaml
 
-from tunelab.atomic import atomic_dir, atomic_write_json, atomic_write_text
-from tunelab.config import RunConfig
+from tunelab.atomic import atomic_dir, atomic_write_text
+from tunelab.config import ModelMeta, RunConfig, RunResult, write_model_meta, write_run_result
 from tunelab.evaluation.run_report.page import write_report
 from tunelab.evaluation.run_report.plots import plot_confusion_matrix
 from tunelab.evaluation.scoring import scorer
 from tunelab.inference.generation import split_samples
 from tunelab.methods import fit, get_method
-from tunelab.methods.loading import write_meta
 from tunelab.models.loading import count_parameters, load_config, load_options, load_tokenizer
 from tunelab.models.sources import resolve_model
 from tunelab.runs.continual import continual_setup
+from tunelab.runs.outputs import build_result, run_info, run_timing
 from tunelab.runs.settings import choose_max_length, choose_settings, prepared
 from tunelab.tasks import get_task
 from tunelab.training.loggers import read_metrics
@@ -153,28 +153,31 @@ def run_training(
     results[last].update(split_samples(model, task, data.splits[last], tokenizer, cfg))
     eval_seconds = time.perf_counter() - t0
 
-    meta = {
-        "task": cfg.task,
-        "labels": data.labels.to_dict() if data.labels else None,
-        "max_length": cfg.data.max_length,
-        "columns": {
-            "text": cfg.data.text,
-            "text_pair": cfg.data.text_pair,
-            "label": cfg.data.label,
-        },
-        "base_model": cfg.model,
-        "method": cfg.method.name,
-        "packing": cfg.data.packing,
-        "generation": cfg.generation.model_dump(),
-        "tunelab_version": cfg.versions["tunelab"],
-    }
+    columns = {"text": cfg.data.text, "text_pair": cfg.data.text_pair, "label": cfg.data.label}
     if cfg.task == "seq2seq":  # what `tunelab eval` needs to read rows as training did
         d = cfg.data
-        meta["columns"].update(target=d.target, references=d.references, prefix=d.prefix)
+        columns.update(target=d.target, references=d.references, prefix=d.prefix)
+    meta = ModelMeta(
+        task=cfg.task,
+        labels=data.labels.to_dict() if data.labels else None,
+        max_length=cfg.data.max_length,
+        columns=columns,
+        base_model=cfg.model,
+        method=cfg.method.name,
+        packing=cfg.data.packing,
+        generation=cfg.generation.model_dump(),
+        tunelab_version=cfg.versions["tunelab"],
+    )
+    if task.model_meta is not None:  # the task's own reading settings (columns, windows)
+        meta = meta.updated(**task.model_meta(cfg, meta))
     _save_model(run_dir, model, tokenizer, method, cfg, meta)
 
     baselines, baseline_seconds = {}, {}
-    if cfg.task == "classification":
+    if task.baselines is not None:  # the task's own no-training baselines
+        t_base = time.perf_counter()
+        baselines = task.baselines(data, cfg)
+        baseline_seconds = {"all": round(time.perf_counter() - t_base, 3)}
+    elif cfg.task == "classification":
         from tunelab.evaluation.baselines.run import run_baselines
 
         baselines, baseline_seconds = run_baselines(cfg, data, source, tokenizer)
@@ -184,42 +187,29 @@ def run_training(
         evals = {n: s for n, s in data.splits.items() if n in ("validation", "test")}
         baselines["lexicon"] = lexicon_baseline(data.splits["train"], evals, data.labels)
     baselines.update(base)
-    results["baselines"] = baselines
-    results["timing"] = {
-        "train_seconds": round(loop.train_seconds, 3),
-        "train_samples": loop.train_samples,
-        "samples_per_s": round(loop.samples_per_s, 2),
-        "train_tokens": loop.train_tokens,
-        "tokens_per_s": round(loop.tokens_per_s, 2),
-        "eval_seconds": round(eval_seconds, 3),
-        "baseline_seconds": baseline_seconds,
-        "total_seconds": round(time.perf_counter() - t_start, 3),
-    }
-    results["run"] = {
-        "model": cfg.model,
-        "task": cfg.task,
-        "method": cfg.method.name,
-        "procedure": procedure.summary(),
-        "output": str(run_dir),
-        "trainable_params": trainable,
-        "saved_mb": _weights_mb(run_dir / "model"),
-        "adapter_mb": _weights_mb(run_dir / "adapter"),
-        "total_params": total,
-        "rows": {name: len(split) for name, split in data.splits.items()},
-        "validation_from_train": data.validation_from_train,
-        "labels": data.labels.names if data.labels else None,
-        "steps": loop.steps,
-        "epochs": round(loop.epochs, 3),
-        "stopped_early": loop.stopped_early,
-        "best": loop.best,
-        "class_weights": None if weights is None else [float(w) for w in weights],
-        "defaults_chosen": chosen,
-        "device": "cuda" if torch.cuda.is_available() else "cpu",
-    }
+    timing = run_timing(
+        loop, eval_seconds=eval_seconds, started=t_start, baseline_seconds=baseline_seconds
+    )
+    info = run_info(
+        cfg,
+        loop,
+        task=cfg.task,
+        procedure=procedure,
+        trainable=trainable,
+        total=total,
+        saved_mb=_weights_mb(run_dir / "model"),
+        adapter_mb=_weights_mb(run_dir / "adapter"),
+        rows={name: len(split) for name, split in data.splits.items()},
+        validation_from_train=data.validation_from_train,
+        labels=data.labels.names if data.labels else None,
+        class_weights=None if weights is None else [float(w) for w in weights],
+        defaults_chosen=chosen,
+    )
+    distill = None
     if cfg.procedure.name == "distill":  # teacher vs student: metric, size, CPU latency
         from tunelab.evaluation.run_report.distill import distill_report, format_table
 
-        results["distill"] = distill_report(
+        distill = distill_report(
             procedure.teacher.model,
             model,
             teacher_folder=procedure.teacher.folder,
@@ -234,12 +224,18 @@ def run_training(
             pad_id=pad_id,
             collate=task.collate,
         )
-        print(format_table(results["distill"]))
-    if forgetting is not None:
-        results["forgetting"] = forgetting.finish(model)
-    atomic_write_json(run_dir / "results.json", results)
-    _write_figures(run_dir, results, cfg)
-    return results
+        print(format_table(distill))
+    result = build_result(
+        results,
+        timing=timing,
+        run=info,
+        baselines=baselines,
+        distill=distill,
+        forgetting=None if forgetting is None else forgetting.finish(model),
+    )
+    written = write_run_result(run_dir, result)
+    _write_figures(run_dir, result, written, cfg)
+    return written
 
 
 def _weights_mb(folder: Path) -> float | None:
@@ -249,29 +245,29 @@ def _weights_mb(folder: Path) -> float | None:
     return round(sum(p.stat().st_size for p in folder.glob("*.safetensors")) / 2**20, 3)
 
 
-def _save_model(run_dir: Path, model, tokenizer, method, cfg: RunConfig, meta: dict) -> None:
+def _save_model(run_dir: Path, model, tokenizer, method, cfg: RunConfig, meta: ModelMeta) -> None:
     """model/ (and adapter/ when LoRA is merged), each written to a temp folder then renamed."""
 
-    def finish(folder: Path, extra: dict) -> None:
+    def finish(folder: Path, merged: bool) -> None:
         tokenizer.save_pretrained(folder)
-        write_meta(folder, {**meta, **extra})
+        write_model_meta(folder, meta.updated(merged=merged))
 
     if hasattr(method, "save_adapter") and cfg.method.merges:
         with atomic_dir(run_dir / "adapter") as tmp:
             method.save_adapter(model, tmp)
-            finish(tmp, {"merged": False})
+            finish(tmp, False)
     with atomic_dir(run_dir / "model") as tmp:
         method.save(model, tmp, cfg.method)
-        finish(tmp, {"merged": cfg.method.merges})
+        finish(tmp, cfg.method.merges)
 
 
-def _write_figures(run_dir: Path, results: dict, cfg: RunConfig) -> None:
-    split = "test" if "test" in results else "validation"
-    cm = results.get(split, {}).get("confusion_matrix")
+def _write_figures(run_dir: Path, result: RunResult, results: dict, cfg: RunConfig) -> None:
+    split = result.last_split
+    cm = (getattr(result, split) or {}).get("confusion_matrix")
     if cm:
         plot_confusion_matrix(
             cm,
-            results["run"]["labels"],
+            result.run.labels,
             run_dir / "confusion_matrix.png",
             title=f"{split} confusion matrix",
         )

@@ -60,7 +60,7 @@ def token_budget(served, requested: int | None, prompt_len: int, limit: int) -> 
         )
     if requested is not None:
         return requested
-    default = (served.meta.get("generation") or {}).get("max_new_tokens") or limit
+    default = (served.meta.generation or {}).get("max_new_tokens") or limit
     return min(default, limit, room)
 
 

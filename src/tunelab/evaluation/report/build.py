@@ -58,7 +58,10 @@ def row_outputs(
         )
     if kind == "masked":
         return rows_label.mlm_rows(trained, path, name, batch_size=batch_size, text=text, seed=seed)
-    fn = {"causal": rows_generate.causal_lm_rows, "encoder-decoder": rows_generate.seq2seq_rows}.get(kind)
+    fn = {
+        "causal": rows_generate.causal_lm_rows,
+        "encoder-decoder": rows_generate.seq2seq_rows,
+    }.get(kind)
     if fn is None:
         from tunelab.errors import TunelabError
 
@@ -168,14 +171,14 @@ def evaluate_report(
     models, outputs, gen = [], [], None
     for m in iter_models([str(model), *map(str, compare)], names):
         if not models:  # every model reads the columns the first one trained on (same rows)
-            cols = m.trained.meta.get("columns") or {}
+            cols = m.trained.meta.columns
             text = text or cols.get("text")
             text_pair = text_pair if text_pair is not None else cols.get("text_pair")
             label = label or cols.get("label")
         if gen is None and get_task(m.trained.task).generates:
             from tunelab.config.generation import GenerationConfig
 
-            own = m.trained.meta.get("generation") or {}
+            own = m.trained.meta.generation or {}
             gen = GenerationConfig(**{**own, **(generation or {})})  # the same for every model
         used = {"text": text, "text_pair": text_pair, "label": label}
         with column_hint(given, used):

@@ -97,7 +97,7 @@ def load_model(spec: str, like=None, flag: str = "MODEL"):
         raise ConfigError(flag, f"{spec} ({shown}) is not a causal LM; cannot compare it")
     # a base model reads and scores the file as the first model does (columns, packing, ...)
     keep = ("columns", "packing", "generation", "max_length")
-    meta = {k: like.meta[k] for k in keep if k in like.meta} if like is not None else {}
+    meta = like.meta.model_dump(include=set(keep), exclude_unset=True) if like is not None else {}
     return load_base_model(source, task, meta)
 
 

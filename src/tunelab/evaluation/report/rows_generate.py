@@ -147,7 +147,7 @@ def _settings(trained, gen):
     """The decoding settings: `gen` when given, else the run's `generation:` (greedy default)."""
     if gen is not None:
         return gen if isinstance(gen, GenerationConfig) else GenerationConfig(**gen)
-    return GenerationConfig(**(trained.meta.get("generation") or {}))
+    return GenerationConfig(**(trained.meta.generation or {}))
 
 
 def _count_tokens(tokenizer, texts: list[str]) -> np.ndarray:

@@ -149,7 +149,7 @@ def token_rows(trained, path, name: str, *, batch_size: int = 64, text=None, lab
     entity micro P/R/F1 over any multiset of sentences. Words cut by max_length count as "O"
     predictions, as evaluate_token_file scores them."""
     names = list(trained.labels.names)
-    cols = trained.meta.get("columns", {})
+    cols = trained.meta.columns
     cfg = DataConfig(
         train=str(path),
         text=text or cols.get("text") or "tokens",
@@ -212,7 +212,7 @@ def mlm_rows(trained, path, name: str, *, batch_size: int = 64, text=None, seed:
     import torch
     import torch.nn.functional as F
 
-    cols = trained.meta.get("columns", {})
+    cols = trained.meta.columns
     docs = read_texts("eval", path, text or cols.get("text") or "text")
     feats = mlm.featurize(docs, trained.tokenizer, trained.max_length)
     owner = _block_owners(docs, trained.tokenizer, trained.max_length)  # per block: (T,) doc ids

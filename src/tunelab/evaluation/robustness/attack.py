@@ -210,7 +210,7 @@ def robustness_file(
         )
     if rows is not None and rows <= 0:
         raise TunelabError(f"--rows: must be > 0, got {rows}")
-    cols = trained.meta.get("columns") or {}
+    cols = trained.meta.columns
     given = {"text": text, "text_pair": text_pair, "label": label}
     used = {r: given[r] or cols.get(r) for r in given}
     with column_hint(given, used):

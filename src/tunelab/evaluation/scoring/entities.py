@@ -257,7 +257,7 @@ def evaluate_token_file(
 ) -> dict:
     """Entity metrics of a trained tagger on a labelled file (for `tunelab eval`); columns
     default to those it was trained on."""
-    cols = trained.meta.get("columns", {})
+    cols = trained.meta.columns
     cfg = DataConfig(
         train=str(path),
         text=text or cols.get("text", "tokens"),
