@@ -18,7 +18,8 @@ held = set(titles[:12])  # 12 of the 48 articles for validation
 train = [r for r in rows if r["title"] not in held]
 validation = [r for r in rows if r["title"] in held]
 for name, part, n in (("train", train, N_TRAIN), ("validation", validation, N_VALIDATION)):
-    picked = sorted(rng.sample(range(len(part)), n))  # file order: questions of a paragraph together
+    # in file order, so the questions of one paragraph stay together
+    picked = sorted(rng.sample(range(len(part)), n))
     with open(OUT / f"{name}.jsonl", "w", encoding="utf-8") as f:
         for i in picked:
             f.write(json.dumps(part[i], ensure_ascii=False) + "\n")
