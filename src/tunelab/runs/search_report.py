@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tunelab.atomic import atomic_write_text
+from tunelab.config.legacy import note_upgrade, upgrade_method
 from tunelab.evaluation.run_report.plots import save_png
 
 STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running"}
@@ -156,6 +157,8 @@ def write_best(summary: dict, study, out: Path, baselines: list) -> None:
     best = study.best_trial
     run_dir = Path(best.user_attrs["output"])
     resolved = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+    # a trial of a search resumed from an older tunelab: best_config.yaml must load again
+    note_upgrade(run_dir / "config.yaml", upgrade_method(resolved))
     resolved["output"] = str(out / "best")
     resolved.setdefault("eval", {})["baselines"] = list(baselines)
     resolved.pop("search", None)
