@@ -154,9 +154,6 @@ def run_training(
     eval_seconds = time.perf_counter() - t0
 
     columns = {"text": cfg.data.text, "text_pair": cfg.data.text_pair, "label": cfg.data.label}
-    if cfg.task == "seq2seq":  # what `tunelab eval` needs to read rows as training did
-        d = cfg.data
-        columns.update(target=d.target, references=d.references, prefix=d.prefix)
     meta = ModelMeta(
         task=cfg.task,
         labels=data.labels.to_dict() if data.labels else None,

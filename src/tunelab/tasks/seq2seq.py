@@ -235,6 +235,15 @@ def class_weights(y, labels, mode):
     return None
 
 
+def model_meta(cfg, meta) -> dict:
+    """tunelab.json's columns also name the target, reference and prefix settings, so
+    `tunelab eval` reads rows as training did."""
+    d = cfg.data
+    columns = {**(meta.get("columns") or {})}
+    columns.update(target=d.target, references=d.references, prefix=d.prefix)
+    return {"columns": columns}
+
+
 TASK = Task(
     name=NAME,
     head_kind="encoder-decoder",
@@ -256,4 +265,5 @@ TASK = Task(
     collate=collate,
     class_weights=class_weights,
     head_modules=head_modules,
+    model_meta=model_meta,
 )
