@@ -250,4 +250,5 @@ TASK = Task(
     collate=collate,
     class_weights=class_weights,
     choose_max_length=choose_max_length,
+    head_modules=head_modules,
 )
