@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 from conftest import toy_ner_rows, toy_rows, write_jsonl
 
-from tunelab import api
-from tunelab import cli
+from tunelab import api, cli
 from tunelab.errors import ConfigError
 from tunelab.evaluation.report.build import evaluate_report, row_outputs
 from tunelab.evaluation.scoring.entities import evaluate_token_file

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 from conftest import tiny_config
 
-from tunelab import api
-from tunelab import cli
+from tunelab import api, cli
 from tunelab.data.thesaurus import Thesaurus
 from tunelab.evaluation.robustness import perturb
 from tunelab.evaluation.robustness.attack import attack_rows, format_table
