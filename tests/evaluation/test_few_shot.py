@@ -47,7 +47,9 @@ def _base(tiny_llama, alpaca, tokenizer, *, max_length: int, positions: int, sho
     data = causal_lm.load_data(cfg)
     feats = {n: causal_lm.featurize(s, tokenizer, max_length) for n, s in data.splits.items()}
     model = _model(tiny_llama, positions)
-    return base_scores(model, causal_lm.TASK, feats, data, cfg, tokenizer, scorer("causal-lm")), data
+    return base_scores(
+        model, causal_lm.TASK, feats, data, cfg, tokenizer, scorer("causal-lm")
+    ), data
 
 
 def _examples_in_front(data, split: str, tokenizer, length: int, shots: int) -> list[int]:
