@@ -27,7 +27,7 @@ from tunelab.config.generation import GenerationConfig
 from tunelab.config.method import FOLDABLE, METHODS, LoraMethod, MethodConfig
 from tunelab.config.procedure import Procedure, StandardProcedure
 from tunelab.config.search import SearchConfig
-from tunelab.config.tasks import DEFAULT_TASK, foreign_key, readers, task_rules
+from tunelab.config.tasks import DEFAULT_TASK, TASKS, foreign_key, readers, task_rules
 
 __all__ = [  # the sections live in data.py, method.py, ...; this module has them all
     "AugmentConfig",
@@ -51,7 +51,6 @@ __all__ = [  # the sections live in data.py, method.py, ...; this module has the
 
 # the task names a config may give (tunelab.tasks.REGISTRY maps each to its module; config
 # sits below tasks/ and cannot read it, so tests/tasks check the two agree)
-TASKS = ("classification", "token-classification", "mlm", "causal-lm", "seq2seq", "extractive-qa")
 
 
 class _Strict(BaseModel):

@@ -1,7 +1,8 @@
 """What the config knows of a task: the `data:` rules that depend on it, by task name.
 
-config sits below tasks/ and cannot ask a `Task` (tasks/base.py); the names a config's
-`task:` accepts are `schema.TASKS`, which `tunelab.tasks.REGISTRY` maps to the task modules.
+`TASKS` is the registry of tasks, the one list of their names: a config's `task:` accepts
+them and `tunelab.tasks.REGISTRY` finds each one's module (the name with `_` for `-`).
+config sits below tasks/ and cannot ask a `Task` (tasks/base.py) for its data rules.
 A task without special rules needs no entry here: `task_rules` gives it the defaults.
 tests/config/test_task_rules.py checks that the names agree with the registry and that each
 Task's `data_keys` are the ones listed here.
@@ -11,6 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# the registry: one line per task (its module is tunelab/tasks/<name with _ for ->.py)
+TASKS = (
+    "classification",
+    "token-classification",
+    "mlm",
+    "causal-lm",
+    "seq2seq",
+    "extractive-qa",
+)
 DEFAULT_TASK = "classification"  # a config's `task:` when it names none; old tunelab.json too
 
 

@@ -82,7 +82,7 @@ def _validator(model: BaseModel, changes: dict) -> tuple[Any, str]:
 
 
 def updated(model: M, /, _at: str | None = None, **changes: Any) -> M:
-    """A new, validated `model` with `changes`: `updated(cfg, task="seq2seq")`,
+    """A new, validated `model` with `changes`: `updated(cfg, output="runs/b")`,
     `updated(cfg, **{"data.max_length": 128, "procedure.tasks.0.weight": 2})`.
 
     A dotted key sets one value inside a section; a plain key replaces the whole value

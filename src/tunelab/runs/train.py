@@ -174,11 +174,11 @@ def run_training(
         t_base = time.perf_counter()
         baselines = task.baselines(data, cfg)
         baseline_seconds = {"all": round(time.perf_counter() - t_base, 3)}
-    elif cfg.task == "classification":
+    elif task.head_kind == "sequence":  # majority, TF-IDF, frozen embeddings
         from tunelab.evaluation.baselines.run import run_baselines
 
         baselines, baseline_seconds = run_baselines(cfg, data, source, tokenizer)
-    elif cfg.task == "token-classification" and cfg.eval.baselines:
+    elif task.head_kind == "token" and cfg.eval.baselines:  # a lexicon of training entities
         from tunelab.evaluation.scoring.entities import lexicon_baseline
 
         evals = {n: s for n, s in data.splits.items() if n in ("validation", "test")}

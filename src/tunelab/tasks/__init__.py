@@ -1,27 +1,19 @@
 """Tasks: one module per training objective, each ending in `TASK = Task(...)` (tasks/base.py).
 
-`get_task(name)` is how every layer above reaches a task; the registry below is the one place
-that lists them (add a line here for a new task). `tasks/` never imports `methods/`.
+`get_task(name)` is how every layer above reaches a task. The names are the registry in
+config/tasks.py (`TASKS`: config validates `task:` against it and sits below tasks/); each
+task's module is tunelab/tasks/<name with _ for ->.py. `tasks/` never imports `methods/`.
 """
 
 from __future__ import annotations
 
 import importlib
 
-# the task of a config or a saved model that names none (tunelab.json before tasks existed);
-# config holds it, as it holds the names `task:` accepts (config/tasks.py)
-from tunelab.config.tasks import DEFAULT_TASK
+from tunelab.config.tasks import DEFAULT_TASK, TASKS
 from tunelab.tasks.base import Task
 
-# the registry: task name (as written in a config's `task:`) -> its module under tunelab.tasks
-REGISTRY = {
-    "classification": "classification",
-    "token-classification": "token_classification",
-    "mlm": "mlm",
-    "causal-lm": "causal_lm",
-    "seq2seq": "seq2seq",
-    "extractive-qa": "extractive_qa",
-}
+# task name (as written in a config's `task:`) -> its module under tunelab.tasks
+REGISTRY = {name: name.replace("-", "_") for name in TASKS}
 
 
 def get_task(name: str) -> Task:
