@@ -134,7 +134,8 @@ def test_generation_settings_are_validated_by_name(tiny_llama):
 
 
 def test_cli_generation_flags(tiny_llama, capsys):
-    from tunelab.cli.commands import _generation, _parser, main
+    from tunelab.cli.commands import _generation, main
+    from tunelab.cli.parser import build_parser as _parser
 
     args = _parser().parse_args(
         ["generate", str(tiny_llama), "--prompt", "hi", "--stop", "\\n\\nUser:", "--num-beams", "2"]
