@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tunelab.config.schema import TASKS, RunConfig
-from tunelab.config.tasks import DEFAULT_TASK, MULTITASK_TASKS, TASK_RULES, task_rules
+from tunelab.config.tasks import DEFAULT_TASK, MULTITASK_TASKS, TASK_RULES
 from tunelab.errors import ConfigError
 from tunelab.tasks import REGISTRY, all_tasks
 
@@ -14,11 +14,6 @@ def test_every_registered_task_is_a_config_task_and_rules_name_config_tasks():
     assert set(REGISTRY) <= set(TASKS)
     assert set(TASK_RULES) <= set(TASKS)
     assert DEFAULT_TASK in REGISTRY
-
-
-def test_the_data_keys_a_task_declares_are_the_config_rules():
-    for task in all_tasks():
-        assert task.data_keys == task_rules(task.name).data_keys, task.name
 
 
 def test_multitask_tasks_are_heads_on_a_shared_encoder():

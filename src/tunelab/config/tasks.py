@@ -4,8 +4,7 @@
 them and `tunelab.tasks.REGISTRY` finds each one's module (the name with `_` for `-`).
 config sits below tasks/ and cannot ask a `Task` (tasks/base.py) for its data rules.
 A task without special rules needs no entry here: `task_rules` gives it the defaults.
-tests/config/test_task_rules.py checks that the names agree with the registry and that each
-Task's `data_keys` are the ones listed here.
+tests/config/test_task_rules.py checks that the names agree with the registry.
 """
 
 from __future__ import annotations

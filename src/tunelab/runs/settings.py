@@ -9,11 +9,11 @@ from __future__ import annotations
 import platform
 
 from tunelab.config import RunConfig, updated
+from tunelab.config.tasks import task_rules
 from tunelab.data import markup
 from tunelab.data.prepare import prepare
 from tunelab.metrics.classification import primary_metric_mode
 from tunelab.models import lengths as model_lengths
-from tunelab.tasks import get_task
 from tunelab.training import defaults
 
 
@@ -69,7 +69,7 @@ def markup_stage(cfg: RunConfig) -> RunConfig:
     """Without `data.prepare:`, `data.clean_markup` (auto: when the text has markup) makes a
     prepare stage that only strips HTML tags and entities; the auto choice is printed like
     the other defaults. Afterwards clean_markup is false: the splits read are clean."""
-    stage, chosen = markup.markup_stage(cfg.data, "clean_markup" in get_task(cfg.task).data_keys)
+    stage, chosen = markup.markup_stage(cfg.data, "clean_markup" in task_rules(cfg.task).data_keys)
     for key, c in chosen.items():
         print(f"default {key} = {c['value']}  ({c['why']})")
     if stage is None:

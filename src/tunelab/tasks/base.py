@@ -64,8 +64,6 @@ class Task:
     # suffixes of `architectures` in a plain HF config.json that mean this task's head
     architectures: tuple[str, ...] = ()
     compare_columns: tuple[str, ...] = ()  # the eval report's results-table columns
-    # data keys that only this task reads; the config refuses them for other tasks
-    data_keys: tuple[str, ...] = ()
 
     # hooks: reading and features
     load_data: Callable[..., Any]  # (RunConfig) -> TaskData: every data error, no weights

@@ -175,7 +175,6 @@ TASK = Task(
     card_use="labelling texts with the classes it was trained on",
     serve_kind="classify",
     architectures=("ForSequenceClassification",),
-    data_keys=("text_pair", "clean_markup"),
     load_data=load_data,
     featurize=featurize,
     load_model=load_model,

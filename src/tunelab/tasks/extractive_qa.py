@@ -391,7 +391,6 @@ TASK = Task(
     serve_kind="answer",
     architectures=("ForQuestionAnswering",),
     compare_columns=COMPARE_COLUMNS,
-    data_keys=("question", "context", "answers", "doc_stride"),
     load_data=load_data,
     featurize=featurize_split,
     choose_max_length=choose_max_length,
