@@ -7,8 +7,9 @@ UV     := $(VENV)/bin/uv
 STAMP  := $(VENV)/.install-stamp
 REQ    := requirements
 LOCKS  := $(REQ)/uv.txt $(REQ)/lock.txt $(REQ)/models.txt
-# Debian packages: WordNet and the MyThes thesaurus feed synonym augmentation (tunelab data prepare).
-DEB_PACKAGES := wordnet-base wordnet-sense-index mythes-en-us chromium-headless-shell
+# Debian packages: WordNet and the MyThes thesaurus feed synonym augmentation (tunelab data prepare);
+# PostgreSQL is the real server the store tests start on loopback (tests/store/postgres.py).
+DEB_PACKAGES := wordnet-base wordnet-sense-index mythes-en-us chromium-headless-shell postgresql
 # pip's find-links (where the local CPU torch wheel lies): uv does not read pip's config.
 FIND_LINKS ?= $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
 UV_LINKS   := $(foreach d,$(FIND_LINKS),--find-links $(d))
