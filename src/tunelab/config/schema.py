@@ -155,6 +155,25 @@ def _check_multitask(cfg: RunConfig) -> None:
         )
 
 
+class MonitorRule(_Strict):
+    """One alert rule of `tunelab monitor`: alert when the window's `stat` `op` `value`."""
+
+    stat: str = Field(description="dotted window statistic, e.g. embedding.mmd_p")
+    op: Literal["<", ">", "<=", ">="] = "<"
+    value: float
+    name: str | None = None
+
+
+class MonitorConfig(_Strict):
+    """`tunelab monitor`'s settings for this run's served model (docs/monitoring.md)."""
+
+    rules: list[MonitorRule] | None = Field(
+        None, description="alert rules; null: the defaults (about 5% false alarms per window)"
+    )
+    window: int = Field(200, ge=1, description="logged rows per monitoring window")
+    webhook: str | None = Field(None, description="URL that alerts are POSTed to as JSON")
+
+
 class RunConfig(_Strict):
     model: str = Field(description="packaged alias | local HF dir | hub id | path/to/file.gguf")
     task: Literal[TASKS] = DEFAULT_TASK  # type: ignore[valid-type]
@@ -180,6 +199,10 @@ class RunConfig(_Strict):
     )
     versions: dict[str, str] | None = Field(
         None, description="written by tunelab into a run's config.yaml; ignored on input"
+    )
+    monitor: MonitorConfig = Field(
+        default_factory=MonitorConfig,
+        description="`tunelab monitor`: alert rules, window size, webhook (docs/monitoring.md)",
     )
 
     @model_validator(mode="after")
