@@ -1,0 +1,36 @@
+"""The database's tables (SQLAlchemy Core). Change one only with a migration (migrations/)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+# one row per served input (serving/prediction_log.py writes, monitor/ reads)
+predictions = sa.Table(
+    "predictions",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),  # uuid4 hex; the client's X-Request-Id
+    sa.Column("request_id", sa.String(32), nullable=False),
+    sa.Column("time", sa.Float, nullable=False),  # epoch seconds
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("version", sa.String(64)),
+    sa.Column("kind", sa.String(20)),
+    sa.Column("task", sa.String(40)),
+    sa.Column("input_hash", sa.String(64)),
+    sa.Column("text", sa.Text),
+    sa.Column("pair", sa.Text),
+    sa.Column("output", sa.JSON),
+    sa.Column("label", sa.String(200)),
+    sa.Column("confidence", sa.Float),
+    sa.Column("latency_ms", sa.Float),
+    sa.Column("status", sa.Integer, nullable=False, default=200),
+    sa.Column("error", sa.Text),
+    sa.Column("n_tokens", sa.Integer),
+    sa.Column("n_unk", sa.Integer),
+    sa.Column("embedding", sa.LargeBinary),  # float16 x EMBED_DIM
+    sa.Column("meta", sa.JSON),
+    sa.Index("ix_predictions_model_time", "model", "time"),
+)
+
+COLUMNS = [c.name for c in predictions.columns]
