@@ -29,6 +29,8 @@ def running_server(args: list[str], log: Path, timeout: float = 180.0):
     The process is killed on the way out, whatever happened."""
     port = free_port()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    # the prediction log (on by default) goes beside the server's log, not into the repo
+    env.setdefault("TUNELAB_DB", f"sqlite:///{log.parent / 'predictions.db'}")
     with open(log, "w") as out:
         proc = subprocess.Popen(
             [*TUNELAB, "serve", *args, "--port", str(port), "--log-level", "warning"],

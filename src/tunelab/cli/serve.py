@@ -12,6 +12,8 @@ EXAMPLES = """examples:
   tunelab serve base=smollm2-135m-instruct a=runs/a/adapter b=runs/b/adapter   # adapters share the base
   tunelab serve de-en=runs/translation                     # seq2seq: /v1/completions, batched
   TUNELAB_API_KEYS=k1,k2 tunelab serve runs/sst2 --host 0.0.0.0
+  tunelab serve runs/sst2 --db postgresql://user:pw@db/tunelab --log-text none  # a team's log
+  tunelab serve runs/sst2 --no-log                         # no prediction log
 
 then, e.g.:
   curl -s localhost:8000/v1/classify -H 'content-type: application/json' \\
@@ -20,7 +22,8 @@ then, e.g.:
   print(c.chat.completions.create(model='smollm2-135m-instruct',
         messages=[{'role': 'user', 'content': 'Hi'}]).choices[0].message.content)"
 MODEL is NAME=PATH or a bare reference (alias, model/run/export folder; named after its
-folder). Docs: docs/serving.md."""
+folder). Every served input is logged to the database (--db, default sqlite:///tunelab.db
+here) for `tunelab monitor`. Docs: docs/serving.md, docs/monitoring.md."""
 
 
 def add_parser(sub) -> None:
@@ -72,6 +75,28 @@ def add_parser(sub) -> None:
         metavar="PATH",
         help="for tests and operators (off by default): while PATH exists the models do no work; "
         "requests wait, then time out (504) or find the queue full (429); delete PATH to go on",
+    )
+    s.add_argument(
+        "--db",
+        metavar="URL",
+        help="the prediction log's database (default: $TUNELAB_DB, else sqlite:///tunelab.db "
+        "in the working directory; postgresql://... for a team)",
+    )
+    s.add_argument("--no-log", action="store_true", help="do not log predictions")
+    s.add_argument(
+        "--monitor-every-s",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="recompute /metrics' drift and estimate gauges from the log every S seconds "
+        "(default 60; 0: off)",
+    )
+    s.add_argument(
+        "--log-text",
+        choices=("none", "scrubbed", "raw"),
+        default="scrubbed",
+        help="what the log keeps of each input's text: none (its hash only), scrubbed "
+        "(default: PII replaced as by `tunelab data prepare`), raw",
     )
     s.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
 
@@ -147,6 +172,13 @@ def main(args) -> int:
 
     registry = Registry(args.models)
     registry.check()  # fast: bad paths and pickle weights fail before any weights load
+    db = None
+    if not args.no_log:
+        from tunelab.store.db import database_url, open_db, shown_url
+
+        db = database_url(args.db)
+        open_db(db).dispose()  # StoreError (one line, exit 2) before any weights load
+        print(f"logging predictions to {shown_url(db)} (--no-log: off)", file=sys.stderr)
     print(f"loading {', '.join(n for n, _ in registry.specs)} ...", file=sys.stderr)
     registry.load()
     settings = Settings(
@@ -160,6 +192,9 @@ def main(args) -> int:
         timeout_s=args.timeout_s,
         workers=args.workers,
         hold_file=args.hold_file,
+        db=db,
+        log_text=args.log_text,
+        monitor_every_s=args.monitor_every_s,
     )
     for m in registry.models.values():
         print(f"  {m.name:20s} {m.task:22s} {m.path}", file=sys.stderr)

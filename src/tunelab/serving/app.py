@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,11 @@ class Settings:
     # work (requests wait, then time out with 504 or find the queue full: 429); delete it
     # and they carry on (`tunelab serve --hold-file`)
     hold_file: str | None = None
+    # the prediction log (serving/prediction_log.py): a database URL, None: no log
+    db: str | None = None
+    log_text: str = "scrubbed"  # none | scrubbed (PII replaced, as `tunelab data`) | raw
+    # how often /metrics' drift and estimate gauges are recomputed from the log, seconds
+    monitor_every_s: float = 60.0
 
 
 PATHS = {"/health", "/ready", "/metrics", "/v1/models", "/v1/chat/completions"}
@@ -46,7 +52,8 @@ PATHS |= {"/v1/completions", "/v1/classify", "/v1/entities", "/v1/answer"}
 
 
 class Gate:
-    """ASGI middleware: API key check on /v1/*, request counts and latency per path."""
+    """ASGI middleware: API key check on /v1/*, request counts and latency per path, and an
+    id per /v1 request (the X-Request-Id header; the prediction log's row id)."""
 
     def __init__(self, app, settings: Settings, metrics: Metrics):
         self.app, self.settings, self.metrics = app, settings, metrics
@@ -55,10 +62,18 @@ class Gate:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         start, status = time.perf_counter(), [500]
+        request_id = None
+        if scope["path"].startswith("/v1/"):
+            request_id = uuid.uuid4().hex
+            scope.setdefault("state", {})["request_id"] = request_id
 
         async def sending(message):
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
+                if request_id is not None:
+                    headers = list(message.get("headers") or [])
+                    headers.append((b"x-request-id", request_id.encode()))
+                    message = {**message, "headers": headers}
             await send(message)
 
         try:
@@ -99,7 +114,7 @@ def _engines(registry, settings: Settings, metrics: Metrics) -> dict:
         else:
             on_gpu = next(head.trained.model.parameters()).device.type != "cpu"
             engine = DynamicBatcher(
-                _runner(head, settings.micro_batch),
+                _runner(head, settings.micro_batch, embed=settings.db is not None),
                 max_queue=settings.max_queue * 8,
                 on_batch=observe,
                 name=group,
@@ -113,9 +128,10 @@ def _engines(registry, settings: Settings, metrics: Metrics) -> dict:
     return engines
 
 
-def _runner(served, micro_batch: int | None):
+def _runner(served, micro_batch: int | None, embed: bool = False):
     """The batch function of a classifier, tagger or encoder-decoder: texts (and pairs, or
-    decoding settings) -> one dict each."""
+    decoding settings) -> one dict each (with `embed`, a classifier's also carry the log's
+    embedding from the same forward pass: prediction_log.INTERNAL)."""
     trained = served.trained
     if micro_batch is None:
         on_gpu = next(trained.model.parameters()).device.type != "cpu"
@@ -137,7 +153,9 @@ def _runner(served, micro_batch: int | None):
         return lambda texts, pairs: predict_entities(trained, texts, batch_size=size(texts))
     from tunelab.inference.forward import predict_texts
 
-    return lambda texts, pairs: predict_texts(trained, texts, pairs, batch_size=size(texts))
+    return lambda texts, pairs: predict_texts(
+        trained, texts, pairs, batch_size=size(texts), embed=embed
+    )
 
 
 def create_app(registry, settings: Settings | None = None):
@@ -151,6 +169,19 @@ def create_app(registry, settings: Settings | None = None):
 
     @asynccontextmanager
     async def lifespan(app):
+        if settings.db is not None:
+            from tunelab.serving.prediction_log import ServedLog
+
+            app.state.log = ServedLog(settings.db, settings.log_text)
+            app.state.log.start()  # StoreError: the database cannot be reached
+            metrics.watch_log(app.state.log)
+            if settings.monitor_every_s > 0:
+                from tunelab.serving.live_monitor import LiveMonitor
+
+                app.state.live = LiveMonitor(
+                    registry, settings.db, metrics, settings.monitor_every_s
+                )
+                app.state.live.start()
         state["engines"] = _engines(registry, settings, metrics)
         state["ready"] = True
         metrics.ready.set(1)
@@ -160,6 +191,10 @@ def create_app(registry, settings: Settings | None = None):
             result = engine.close()
             if asyncio.iscoroutine(result):
                 await result
+        if app.state.live is not None:
+            app.state.live.close()
+        if app.state.log is not None:  # after the engines: every answered request is queued
+            await asyncio.to_thread(app.state.log.close)
 
     app = FastAPI(
         title="tunelab serve",
@@ -168,6 +203,7 @@ def create_app(registry, settings: Settings | None = None):
     )
     app.state.registry, app.state.settings, app.state.metrics = registry, settings, metrics
     app.state.engines = state["engines"]
+    app.state.log = app.state.live = None
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_kb * 1024)
     app.add_middleware(Gate, settings=settings, metrics=metrics)

@@ -31,6 +31,15 @@ from tunelab.serving.sampling import Sampling, choose_tokens, find_stop, safe_en
 log = logging.getLogger("tunelab.serving")
 
 
+def _token_nll(logits, tokens: list[int]) -> list[float]:
+    """-log p(token) of each row's chosen token under the model's raw logits (R, V)."""
+    import torch
+
+    rows = torch.arange(len(tokens), device=logits.device)
+    chosen = torch.as_tensor(tokens, device=logits.device)
+    return (-torch.log_softmax(logits.float(), -1)[rows, chosen]).tolist()
+
+
 class QueueFull(Exception):
     """More requests wait than the engine's queue allows (the HTTP layer answers 429)."""
 
@@ -49,6 +58,7 @@ class GenJob:
     text: str = ""  # decoded so far (incrementally, see GenerationEngine._text)
     prefix_offset: int = 0  # generated[prefix_offset:read_offset] decodes to text's tail
     read_offset: int = 0
+    nll: float = 0.0  # the model's own -log p of the generated tokens, summed
 
     def finish(self, text: str, reason: str) -> None:
         if len(text) > self.emitted:
@@ -60,6 +70,8 @@ class GenJob:
                 "text": text,
                 "prompt_tokens": len(self.prompt_ids),
                 "completion_tokens": len(self.generated),
+                # per-token NLL of the answer under the served model (the monitor watches it)
+                "nll": round(self.nll / len(self.generated), 4) if self.generated else None,
             }
         )
 
@@ -209,7 +221,8 @@ class GenerationEngine:
             raise RuntimeError("serving needs a plain dynamic KV cache (no sliding window)")
         self._merge(cache, mask)
         self.active += jobs
-        self._advance(jobs, choose_tokens(logits, [j.sampling for j in jobs], [[]] * len(jobs)))
+        tokens = choose_tokens(logits, [j.sampling for j in jobs], [[]] * len(jobs))
+        self._advance(jobs, tokens, _token_nll(logits, tokens))
 
     def _merge(self, cache, mask) -> None:
         """Append rows (cache, mask (N, P)) to the running batch, left-padding the shorter."""
@@ -246,13 +259,14 @@ class GenerationEngine:
         logits, self.cache = self._forward(last, mask, positions, self.cache, jobs)
         self.mask = mask
         settings = [j.sampling for j in jobs]
-        self._advance(jobs, choose_tokens(logits, settings, [j.generated for j in jobs]))
+        tokens = choose_tokens(logits, settings, [j.generated for j in jobs])
+        self._advance(jobs, tokens, _token_nll(logits, tokens))
 
-    def _advance(self, jobs: list[GenJob], tokens: list[int]) -> None:
+    def _advance(self, jobs: list[GenJob], tokens: list[int], nll: list[float]) -> None:
         """Record each row's new token, stream what is safe, retire finished rows."""
         done = set()
         self.on_tokens(sum(1 for t in tokens if t not in self.eos))
-        for job, token in zip(jobs, tokens):
+        for job, token, loss in zip(jobs, tokens, nll):
             if job.cancelled:
                 done.add(id(job))
                 continue
@@ -261,6 +275,7 @@ class GenerationEngine:
                 done.add(id(job))
                 continue
             job.generated.append(token)
+            job.nll += loss
             text = self._text(job)
             longest = max((len(s) for s in job.stop), default=0)
             cut = find_stop(text, job.stop, max(0, job.emitted - longest)) if job.stop else None

@@ -40,6 +40,20 @@ class Metrics:
         )
         self.ready = Gauge("tunelab_ready", "1 once the models are loaded", registry=self.registry)
 
+    def watch_log(self, served_log) -> None:
+        """Gauges of the prediction log: rows written, rows waiting (a database that is down
+        grows the backlog; nothing is dropped)."""
+        from prometheus_client import Gauge
+
+        Gauge(
+            "tunelab_log_rows_written", "prediction log rows written", registry=self.registry
+        ).set_function(lambda: served_log.written)
+        Gauge(
+            "tunelab_log_backlog",
+            "prediction log rows not yet in the database",
+            registry=self.registry,
+        ).set_function(lambda: served_log.backlog)
+
     def render(self) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 

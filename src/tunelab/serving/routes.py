@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 
+from fastapi import Request  # at module level: FastAPI resolves the handlers' annotations here
+
 from tunelab.serving import generate as gen
 from tunelab.serving import seq2seq as s2s
 from tunelab.serving.engine import QueueFull
 from tunelab.serving.limits import ApiError
+from tunelab.serving.prediction_log import new_row_id, split_internal
 from tunelab.serving.schemas import (
     AnswerRequest,
     ChatRequest,
@@ -30,12 +33,46 @@ def _texts(value, field: str, limit: int) -> list[str]:
 def add_routes(app, model_for, settings, metrics) -> None:
     from fastapi.responses import StreamingResponse
 
+    def record(request, served, texts, outputs, start, **fields) -> list[str]:
+        """Log one row per input (when the server logs) and return the inputs' ids: the
+        request's id (X-Request-Id) for a single input, a new one each in a batch."""
+        request_id = request.state.request_id
+        served_log = app.state.log
+        if served_log is None:
+            return [request_id] if len(texts) == 1 else [new_row_id() for _ in texts]
+        latency_ms = (time.perf_counter() - start) * 1000
+        return served_log.add(served, request_id, texts, outputs, latency_ms, **fields)
+
+    async def logged(request, served, texts, work, meta, pairs=None, prompt_ids=None):
+        """`await work` with its failure (429, 504, a generation error) logged with its status."""
+        start = time.perf_counter()
+        try:
+            return await work, start
+        except ApiError as exc:
+            record(
+                request,
+                served,
+                texts,
+                None,
+                start,
+                pairs=pairs,
+                prompt_ids=prompt_ids,
+                meta=meta,
+                status=exc.status,
+                error=exc.message,
+            )
+            raise
+
+    def done_outputs(events: list[dict]) -> list[dict]:
+        keys = ("text", "finish", "prompt_tokens", "completion_tokens", "nll")
+        return [{k: ev.get(k) for k in keys} for ev in events]
+
     def count(model: str, events: list[dict]) -> None:
         metrics.tokens.labels(model).inc(sum(e["completion_tokens"] for e in events))
         metrics.prompt_tokens.labels(model).inc(sum(e["prompt_tokens"] for e in events))
 
     @app.post("/v1/chat/completions", tags=["openai"])
-    async def chat(body: ChatRequest):
+    async def chat(body: ChatRequest, request: Request):
         served, engine = model_for(body.model, "generate")
         if not served.decoder_only:
             raise ApiError(
@@ -49,6 +86,7 @@ def add_routes(app, model_for, settings, metrics) -> None:
         if body.stream and body.n > 1:
             raise ApiError(400, "n > 1 cannot be streamed", param="n")
         prompt = gen.chat_prompt(served, body.messages)
+        prompt_text = served.tokenizer.decode(prompt)
         budget = gen.token_budget(
             served,
             body.max_completion_tokens or body.max_tokens,
@@ -73,6 +111,20 @@ def add_routes(app, model_for, settings, metrics) -> None:
 
             first = chunk(None, None)
             first["choices"][0]["delta"] = {"role": "assistant", "content": ""}
+            start = time.perf_counter()
+
+            def finished(ev):
+                count(body.model, [ev])
+                record(
+                    request,
+                    served,
+                    [prompt_text],
+                    done_outputs([ev]),
+                    start,
+                    prompt_ids=[prompt],
+                    meta=body.metadata,
+                )
+
             lines = await gen.stream_events(
                 engine,
                 job,
@@ -81,18 +133,36 @@ def add_routes(app, model_for, settings, metrics) -> None:
                 timeout=settings.timeout_s,
                 include_usage=bool(body.stream_options and body.stream_options.include_usage),
                 first=first,
-                on_done=lambda ev: count(body.model, [ev]),
+                on_done=finished,
             )
             return StreamingResponse(lines, media_type="text/event-stream")
         jobs = [gen.new_job(body, served, prompt, budget, loop, i) for i in range(body.n)]
-        done = await gen.run_all(engine, jobs, settings.timeout_s)
+        texts = [prompt_text] * body.n
+        done, start = await logged(
+            request,
+            served,
+            texts,
+            gen.run_all(engine, jobs, settings.timeout_s),
+            body.metadata,
+            prompt_ids=[prompt] * body.n,
+        )
         count(body.model, done)
+        ids = record(
+            request,
+            served,
+            texts,
+            done_outputs(done),
+            start,
+            prompt_ids=[prompt] * body.n,
+            meta=body.metadata,
+        )
         choices = [
             {
                 "index": i,
                 "message": {"role": "assistant", "content": ev["text"]},
                 "logprobs": None,
                 "finish_reason": ev["finish"],
+                **({"id": ids[i]} if len(ids) > 1 else {}),
             }
             for i, ev in enumerate(done)
         ]
@@ -109,13 +179,31 @@ def add_routes(app, model_for, settings, metrics) -> None:
         }
 
     @app.post("/v1/completions", tags=["openai"])
-    async def completions(body: CompletionRequest):
+    async def completions(body: CompletionRequest, request: Request):
         served, engine = model_for(body.model, "generate")
         if body.logprobs:
             raise ApiError(400, "logprobs are not supported", param="logprobs")
         prompts = _texts(body.prompt, "prompt", settings.max_inputs)
         if not served.decoder_only:  # an encoder-decoder: the request batcher (seq2seq.py)
-            reply = await s2s.completions(served, engine, body, prompts, settings)
+            texts = [p for p in prompts for _ in range(body.n)]
+            reply, start = await logged(
+                request,
+                served,
+                texts,
+                s2s.completions(served, engine, body, prompts, settings),
+                body.metadata,
+            )
+            ids = record(
+                request,
+                served,
+                texts,
+                [{"text": c["text"], "finish": c["finish_reason"]} for c in reply["choices"]],
+                start,
+                meta=body.metadata,
+            )
+            if len(ids) > 1:
+                for choice, row_id in zip(reply["choices"], ids):
+                    choice["id"] = row_id
             usage = reply["usage"]
             metrics.tokens.labels(body.model).inc(usage["completion_tokens"])
             metrics.prompt_tokens.labels(body.model).inc(usage["prompt_tokens"])
@@ -132,6 +220,19 @@ def add_routes(app, model_for, settings, metrics) -> None:
         rid, created = gen.new_id("cmpl"), int(time.time())
         if body.stream:
             job, events = gen.new_job(body, served, encoded[0], budgets[0], loop)
+            start = time.perf_counter()
+
+            def finished(ev):
+                count(body.model, [ev])
+                record(
+                    request,
+                    served,
+                    prompts[:1],
+                    done_outputs([ev]),
+                    start,
+                    prompt_ids=encoded[:1],
+                    meta=body.metadata,
+                )
 
             def chunk(text, finish):
                 choice = {"index": 0, "text": text or "", "logprobs": None, "finish_reason": finish}
@@ -151,7 +252,7 @@ def add_routes(app, model_for, settings, metrics) -> None:
                 timeout=settings.timeout_s,
                 include_usage=bool(body.stream_options and body.stream_options.include_usage),
                 first=chunk(prompts[0], None) if body.echo else None,
-                on_done=lambda ev: count(body.model, [ev]),
+                on_done=finished,
             )
             return StreamingResponse(lines, media_type="text/event-stream")
         jobs = [
@@ -159,14 +260,33 @@ def add_routes(app, model_for, settings, metrics) -> None:
             for ids, budget in zip(encoded, budgets)
             for i in range(body.n)
         ]
-        done = await gen.run_all(engine, jobs, settings.timeout_s)
+        texts = [p for p in prompts for _ in range(body.n)]
+        prompt_ids = [ids for ids in encoded for _ in range(body.n)]
+        done, start = await logged(
+            request,
+            served,
+            texts,
+            gen.run_all(engine, jobs, settings.timeout_s),
+            body.metadata,
+            prompt_ids=prompt_ids,
+        )
         count(body.model, done)
+        ids = record(
+            request,
+            served,
+            texts,
+            done_outputs(done),
+            start,
+            prompt_ids=prompt_ids,
+            meta=body.metadata,
+        )
         choices = [
             {
                 "index": i,
                 "text": (prompts[i // body.n] if body.echo else "") + ev["text"],
                 "logprobs": None,
                 "finish_reason": ev["finish"],
+                **({"id": ids[i]} if len(ids) > 1 else {}),
             }
             for i, ev in enumerate(done)
         ]
@@ -190,7 +310,7 @@ def add_routes(app, model_for, settings, metrics) -> None:
             ) from None
 
     @app.post("/v1/classify", tags=["tunelab"])
-    async def classify(body: ClassifyRequest):
+    async def classify(body: ClassifyRequest, request: Request):
         """Labels and scores per input text (as `tunelab predict`), batched with other requests."""
         served, engine = model_for(body.model, "classify")
         texts = _texts(body.input, "input", settings.max_inputs)
@@ -201,27 +321,34 @@ def add_routes(app, model_for, settings, metrics) -> None:
                 f"pair: {len(pairs)} pairs for {len(texts)} inputs; give one each",
                 param="pair",
             )
-        results = await batched(engine, texts, pairs)
+        results, start = await logged(
+            request, served, texts, batched(engine, texts, pairs), body.metadata, pairs=pairs
+        )
+        extras = split_internal(results)
+        ids = record(
+            request, served, texts, results, start, pairs=pairs, extras=extras, meta=body.metadata
+        )
         return {
             "object": "list",
             "model": body.model,
-            "data": [{"index": i, **r} for i, r in enumerate(results)],
+            "data": [{"index": i, "id": ids[i], **r} for i, r in enumerate(results)],
         }
 
     @app.post("/v1/entities", tags=["tunelab"])
-    async def entities(body: EntitiesRequest):
+    async def entities(body: EntitiesRequest, request: Request):
         """Entities with character spans per input text (as `tunelab predict` on a tagger)."""
         served, engine = model_for(body.model, "entities")
         texts = _texts(body.input, "input", settings.max_inputs)
-        results = await batched(engine, texts)
+        results, start = await logged(request, served, texts, batched(engine, texts), body.metadata)
+        ids = record(request, served, texts, results, start, meta=body.metadata)
         return {
             "object": "list",
             "model": body.model,
-            "data": [{"index": i, **r} for i, r in enumerate(results)],
+            "data": [{"index": i, "id": ids[i], **r} for i, r in enumerate(results)],
         }
 
     @app.post("/v1/answer", tags=["tunelab"])
-    async def answer(body: AnswerRequest):
+    async def answer(body: AnswerRequest, request: Request):
         """The answer span of each question in its context (as `tunelab predict` on a
         question answerer): {answer, start, end, score, probability}, `context[start:end] ==
         answer`; lists of questions and contexts get a list back."""
@@ -240,11 +367,19 @@ def add_routes(app, model_for, settings, metrics) -> None:
                 f"context: {len(contexts)} contexts for {len(questions)} questions; give one each",
                 param="context",
             )
-        results = await batched(engine, questions, contexts)
+        results, start = await logged(
+            request,
+            served,
+            questions,
+            batched(engine, questions, contexts),
+            body.metadata,
+            pairs=contexts,
+        )
+        ids = record(request, served, questions, results, start, pairs=contexts, meta=body.metadata)
         if isinstance(body.question, str):
-            return {"model": name, **results[0]}
+            return {"model": name, "id": ids[0], **results[0]}
         return {
             "object": "list",
             "model": name,
-            "data": [{"index": i, **r} for i, r in enumerate(results)],
+            "data": [{"index": i, "id": ids[i], **r} for i, r in enumerate(results)],
         }

@@ -17,6 +17,14 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+Metadata = dict[str, str | int | float | bool | None]
+METADATA = Field(
+    None,
+    description='tunelab extension: kept with the logged prediction (e.g. {"group": "eu"});'
+    " `tunelab monitor` reports per value of each key",
+)
+
+
 class TextPart(_Body):
     type: Literal["text"]
     text: str
@@ -51,6 +59,7 @@ class _Sampling(_Body):
     presence_penalty: float = Field(0.0, ge=-2, le=2)
     frequency_penalty: float = Field(0.0, ge=-2, le=2)
     user: str | None = None
+    metadata: Metadata | None = METADATA
 
     @field_validator("stop")
     @classmethod
@@ -86,6 +95,7 @@ class CompletionRequest(_Sampling):
 class EntitiesRequest(_Body):
     model: str = Field(min_length=1)
     input: str | list[str]
+    metadata: Metadata | None = METADATA
 
     @field_validator("input")
     @classmethod
@@ -101,6 +111,7 @@ class AnswerRequest(_Body):
     model: str | None = Field(None, min_length=1, description="None: the one model served")
     question: str | list[str]
     context: str | list[str]
+    metadata: Metadata | None = METADATA
 
     @field_validator("question", "context")
     @classmethod

@@ -1,0 +1,124 @@
+"""The prediction log of a real `tunelab serve` process: one row per answered input, ids
+returned to the client, PII scrubbed, embeddings of the served model, flushed on SIGTERM."""
+
+from __future__ import annotations
+
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import numpy as np
+import pytest
+from conftest import tiny_config
+from serving_helpers import REPO, TUNELAB, running_server
+
+
+@pytest.fixture(scope="module")
+def clf(tiny_model, toy_data, tmp_path_factory):
+    from tunelab import api
+
+    out = tmp_path_factory.mktemp("log-models") / "clf"
+    api.train(tiny_config(tiny_model, toy_data, out, train={"epochs": 1}))
+    return out
+
+
+def read(url: str, model: str | None = None) -> dict[str, dict]:
+    from tunelab.store.predictions import read_predictions
+
+    return {r["id"]: r for r in read_predictions(url, model=model)}
+
+
+def test_every_answered_input_is_a_row_with_its_id(clf, tiny_llama, tmp_path):
+    db = f"sqlite:///{tmp_path / 'log.db'}"
+    args = [f"clf={clf}", f"tiny={tiny_llama}", "--db", db, "--max-wait-ms", "20"]
+    with running_server(args, tmp_path / "server.log") as url:
+        one = httpx.post(
+            f"{url}/v1/classify",
+            json={
+                "model": "clf",
+                "input": "mail me at jane.doe@example.com",
+                "metadata": {"group": "eu"},
+            },
+        )
+        many = httpx.post(
+            f"{url}/v1/classify", json={"model": "clf", "input": ["great", "awful", "fine"]}
+        )
+        chat = httpx.post(
+            f"{url}/v1/chat/completions",
+            json={
+                "model": "tiny",
+                "messages": [{"role": "user", "content": "Hi"}],
+                "max_tokens": 5,
+            },
+        )
+        missing = httpx.post(f"{url}/v1/classify", json={"model": "nope", "input": "x"})
+        assert one.status_code == many.status_code == chat.status_code == 200
+        assert missing.status_code == 404
+        rid = one.headers["x-request-id"]
+        assert one.json()["data"][0]["id"] == rid
+        assert "embedding" not in one.json()["data"][0]  # log-only fields stay out of replies
+        batch_ids = [d["id"] for d in many.json()["data"]]
+        assert len(set(batch_ids)) == 3 and many.headers["x-request-id"] not in batch_ids
+    rows = read(db)  # the server has exited (SIGTERM): everything is flushed
+    assert set(rows) == {rid, *batch_ids, chat.headers["x-request-id"]}
+    row = rows[rid]
+    assert row["model"] == "clf" and row["kind"] == "classify" and row["status"] == 200
+    assert "jane.doe@example.com" not in row["text"] and row["text"].startswith("mail me at")
+    assert row["label"] == one.json()["data"][0]["label"]
+    assert row["confidence"] == pytest.approx(one.json()["data"][0]["score"], abs=1e-6)
+    assert row["embedding"].shape == (64,) and np.isfinite(row["embedding"]).all()
+    assert row["meta"] == {"group": "eu"} and row["n_tokens"] > 3 and row["latency_ms"] > 0
+    assert len(row["input_hash"]) == 64 and len(row["version"]) == 12
+    gen = rows[chat.headers["x-request-id"]]
+    assert (
+        gen["kind"] == "generate"
+        and gen["output"]["text"] == chat.json()["choices"][0]["message"]["content"]
+    )
+    assert gen["output"]["completion_tokens"] == chat.json()["usage"]["completion_tokens"]
+    assert gen["output"]["nll"] > 0 and gen["embedding"].shape == (64,)
+    # the same input gets the same embedding whether alone or in a batch
+    again = {r["text"]: r["embedding"] for r in rows.values() if r["text"] in {"great", "awful"}}
+    assert not np.allclose(again["great"], again["awful"])
+
+
+def test_sigterm_under_load_loses_no_answered_request(clf, tmp_path):
+    db = f"sqlite:///{tmp_path / 'log.db'}"
+    answered: list[str] = []
+    with running_server(
+        [f"clf={clf}", "--db", db, "--log-text", "none"], tmp_path / "s.log"
+    ) as url:
+
+        def ask(i):
+            r = httpx.post(f"{url}/v1/classify", json={"model": "clf", "input": [f"text {i}"] * 4})
+            return [d["id"] for d in r.json()["data"]] if r.status_code == 200 else []
+
+        with ThreadPoolExecutor(8) as pool:
+            for ids in pool.map(ask, range(60)):
+                answered += ids
+    rows = read(db, model="clf")
+    assert len(answered) == 240 and set(answered) <= set(rows)
+    assert all(r["text"] is None for r in rows.values())  # --log-text none: the hash only
+
+
+def test_an_unreachable_database_is_one_line_before_loading(clf, tmp_path):
+    proc = subprocess.run(
+        [*TUNELAB, "serve", str(clf), "--db", "postgresql://tunelab:secret@127.0.0.1:1/tunelab"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    lines = [x for x in proc.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and "127.0.0.1:1" in lines[0] and "secret" not in lines[0]
+    assert "loading" not in proc.stderr
+
+
+def test_no_log_writes_nothing(clf, tmp_path):
+    db = tmp_path / "never.db"
+    args = [f"clf={clf}", "--no-log", "--db", f"sqlite:///{db}"]
+    with running_server(args, tmp_path / "s.log") as url:
+        r = httpx.post(f"{url}/v1/classify", json={"model": "clf", "input": "fine"})
+        assert r.status_code == 200 and r.json()["data"][0]["id"] == r.headers["x-request-id"]
+        metrics = httpx.get(f"{url}/metrics").text
+    assert not db.exists() and "tunelab_log_backlog" not in metrics
