@@ -260,6 +260,12 @@ def _cmd_serve(args) -> int:
     return cli_serve.main(args)
 
 
+def _cmd_monitor(args) -> int:
+    from tunelab.cli import monitor as cli_monitor
+
+    return cli_monitor.main(args)
+
+
 def _cmd_explain(args) -> int:
     from tunelab.cli import explain as cli_explain
 
@@ -284,6 +290,7 @@ COMMANDS = {
     "chat": _cmd_chat,
     "tune": _cmd_tune,
     "serve": _cmd_serve,
+    "monitor": _cmd_monitor,
 }
 
 
