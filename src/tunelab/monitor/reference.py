@@ -70,8 +70,9 @@ def load_reference(model_dir: str | Path, refresh: bool = False) -> Reference:
         cached = read_cache(folder)
         if cached is not None:
             return cached
+    model_mtime = _newest_model_file(folder)  # before: a change while computing is seen later
     ref = compute_reference(model_dir)
-    write_cache(folder, ref)
+    write_cache(folder, ref, model_mtime)
     return ref
 
 
@@ -88,16 +89,17 @@ def _newest_model_file(folder: Path) -> float:
 
 
 def read_cache(folder: Path) -> Reference | None:
-    """The cached reference, or None when absent, stale (a model file is newer) or unreadable."""
+    """The cached reference, or None when absent, stale (a model file changed since) or
+    unreadable."""
     npz, meta = folder / CACHE_NPZ, folder / CACHE_JSON
     if not (npz.is_file() and meta.is_file()):
-        return None
-    if min(npz.stat().st_mtime, meta.stat().st_mtime) < _newest_model_file(folder):
         return None
     try:
         info = json.loads(meta.read_text(encoding="utf-8"))
         if info.get("cache_version") != CACHE_VERSION:
             return None
+        if _newest_model_file(folder) > float(info.get("model_mtime", 0.0)):
+            return None  # a model file changed since the reference was computed
         with np.load(npz, allow_pickle=False) as data:
             arrays = {k: (data[k] if k in data.files else None) for k in ARRAYS}
     except (OSError, ValueError, KeyError):
@@ -106,12 +108,15 @@ def read_cache(folder: Path) -> Reference | None:
     return Reference(**fields, **arrays)
 
 
-def write_cache(folder: Path, ref: Reference) -> None:
+def write_cache(folder: Path, ref: Reference, model_mtime: float | None = None) -> None:
     """monitor_reference.npz + .json, each written atomically (npz first: the json marks it
-    complete)."""
+    complete); the json keeps the newest model file's time the reference was computed from."""
     import io
 
     from tunelab.atomic import atomic_write_json
+
+    if model_mtime is None:
+        model_mtime = _newest_model_file(folder)
 
     buf = io.BytesIO()
     arrays = {k: getattr(ref, k) for k in ARRAYS if getattr(ref, k) is not None}
@@ -120,7 +125,8 @@ def write_cache(folder: Path, ref: Reference) -> None:
     tmp.write_bytes(buf.getvalue())
     tmp.replace(folder / CACHE_NPZ)
     info = {k: v for k, v in asdict(ref).items() if k not in ARRAYS}
-    atomic_write_json(folder / CACHE_JSON, {"cache_version": CACHE_VERSION, **info})
+    info |= {"cache_version": CACHE_VERSION, "model_mtime": model_mtime}
+    atomic_write_json(folder / CACHE_JSON, info)
 
 
 # -- computing ----------------------------------------------------------------------------
