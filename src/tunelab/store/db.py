@@ -43,7 +43,7 @@ def _engine_url(url: str):
         parsed = make_url(url)
     except Exception:
         raise StoreError(
-            f"database URL {url!r}: not a URL (sqlite:///FILE, postgresql://...)"
+            f"database URL {shown_url(url)!r}: not a URL (sqlite:///FILE, postgresql://...)"
         ) from None
     backend = parsed.get_backend_name()
     if backend == "postgresql":

@@ -1,0 +1,42 @@
+"""Fixtures for the store tests: a SQLite file per test, and one real PostgreSQL server per
+session (tests/store/postgres.py), each test on a fresh database of its own."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from postgres import pg_bin, postgres_server  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    if pg_bin() is None:
+        pytest.skip("PostgreSQL is not installed (Debian package `postgresql`)")
+    with postgres_server() as server:
+        yield server
+
+
+def _fresh_pg_db(server) -> str:
+    import sqlalchemy as sa
+
+    name = "t_" + uuid.uuid4().hex[:12]
+    engine = sa.create_engine(
+        server.url.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
+    with engine.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    engine.dispose()
+    return server.url.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path) -> str:
+    """An empty database of each kind."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'log.db'}"
+    return _fresh_pg_db(request.getfixturevalue("pg_server"))
