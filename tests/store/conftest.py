@@ -4,7 +4,6 @@ session (tests/store/postgres.py), each test on a fresh database of its own."""
 from __future__ import annotations
 
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
@@ -21,22 +20,9 @@ def pg_server():
         yield server
 
 
-def _fresh_pg_db(server) -> str:
-    import sqlalchemy as sa
-
-    name = "t_" + uuid.uuid4().hex[:12]
-    engine = sa.create_engine(
-        server.url.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
-    )
-    with engine.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    engine.dispose()
-    return server.url.rsplit("/", 1)[0] + "/" + name
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path) -> str:
     """An empty database of each kind."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'log.db'}"
-    return _fresh_pg_db(request.getfixturevalue("pg_server"))
+    return request.getfixturevalue("pg_server").fresh_database()

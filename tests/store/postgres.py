@@ -5,7 +5,8 @@
 at a free port with trust auth; it yields a `PostgresServer` (`.url`, `.stop()`, `.start()`) and
 stops the server at the end (pg_ctl stop -m fast). Other test folders import it:
 
-    from tests.store.postgres import postgres_server   # or put tests/store on sys.path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
+    from postgres import pg_bin, postgres_server, postgres_url
 
 `postgres_url` (the session fixture in tests/store/conftest.py) wraps it for tests/store.
 """
@@ -62,6 +63,21 @@ class PostgresServer:
     def start(self) -> None:
         opts = f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories='' -c fsync=off"
         self._ctl("-w", "-l", str(self.datadir.parent / "server.log"), "-o", opts, "start")
+
+    def fresh_database(self) -> str:
+        """CREATE an empty database of its own on this server; its URL."""
+        import uuid
+
+        import sqlalchemy as sa
+
+        name = "t_" + uuid.uuid4().hex[:12]
+        engine = sa.create_engine(
+            self.url.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+        )
+        with engine.connect() as conn:
+            conn.execute(sa.text(f"CREATE DATABASE {name}"))
+        engine.dispose()
+        return self.url.rsplit("/", 1)[0] + "/" + name
 
     def stop(self) -> None:
         self._ctl("-w", "-m", "fast", "stop")

@@ -173,9 +173,7 @@ def test_sqlite_that_goes_away_keeps_a_counted_backlog(tmp_path, caplog):
 
 
 def test_postgres_server_that_stops_keeps_a_backlog_until_it_restarts(pg_server):
-    from conftest import _fresh_pg_db
-
-    url = _fresh_pg_db(pg_server)
+    url = pg_server.fresh_database()
     writer = PredictionLog(url, batch_rows=4, flush_s=0.05)
     writer.start()
     writer.write([make_row(i) for i in range(4)])
