@@ -149,13 +149,17 @@ def _read_rows(url: str, name: str, args) -> list[dict]:
 def check(args, state: dict) -> tuple[dict, list[dict]]:
     """One round: read, window, test, report. Alerts of windows alerted in an earlier round
     (state["seen"]) are not sent again."""
+    from tunelab.monitor.reference import load_reference
     from tunelab.monitor.report import build_report
     from tunelab.monitor.rules import evaluate
     from tunelab.monitor.sinks import send
     from tunelab.monitor.windows import slices, split_windows, window_stats
 
-    ref, name, url, size = state["ref"], state["name"], state["url"], state["window"]
-    rows = _read_rows(url, name, args)
+    name, url, size = state["name"], state["url"], state["window"]
+    rows = _read_rows(url, name, args)  # unknown model / empty window: before any weights
+    if state.get("ref") is None:
+        state["ref"] = load_reference(args.model)
+    ref = state["ref"]
     windows, stats_list, alerts = split_windows(rows, size), [], []
     for i, window in enumerate(windows):
         stats = window_stats(window, ref)
@@ -198,7 +202,7 @@ def check(args, state: dict) -> tuple[dict, list[dict]]:
 
 def main(args) -> int:
     from tunelab.methods.loading import resolve_model_dir
-    from tunelab.monitor.reference import load_reference, served_name
+    from tunelab.monitor.reference import served_name
     from tunelab.store.db import database_url, open_db
 
     _check_args(args)
@@ -217,7 +221,6 @@ def main(args) -> int:
         "out": Path(args.out or "monitor"),
         "seen": set(),
     }
-    state["ref"] = load_reference(args.model)
     try:
         return _loop(args, state, every)
     except KeyboardInterrupt:  # --every: Ctrl-C is how it stops
