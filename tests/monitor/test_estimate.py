@@ -25,7 +25,8 @@ def test_interval_covers_true_accuracy_most_of_the_time():
         acc = float(np.mean(pred == labels))
         f1 = np.mean(
             [
-                2 * np.sum((pred == k) & (labels == k))
+                2
+                * np.sum((pred == k) & (labels == k))
                 / max(1, np.sum(pred == k) + np.sum(labels == k))
                 for k in range(3)
             ]
