@@ -109,10 +109,10 @@ def _embedding_section(ok: list[dict], ref: Any) -> dict:
 def _ref_pred_counts(ref: Any, names: list[str]) -> np.ndarray | None:
     for attr in ("pred_labels", "val_labels"):
         idx = getattr(ref, attr, None)
-        if idx is not None and len(idx):
+        if idx is not None and np.ndim(idx) == 1 and len(idx):
             return np.bincount(np.asarray(idx, dtype=np.int64), minlength=len(names))[: len(names)]
     probs = getattr(ref, "val_probs", None)
-    if probs is not None and len(probs):
+    if probs is not None and np.ndim(probs) == 2 and len(probs):
         return np.bincount(np.asarray(probs).argmax(axis=1), minlength=len(names))
     return None
 
@@ -189,8 +189,9 @@ def _row_probs(row: dict, names: list[str]) -> list[float] | None:
 def _estimate_section(ok: list[dict], ref: Any) -> dict | None:
     if not _has_labels(ref) or getattr(ref, "val_probs", None) is None:
         return None
-    if getattr(ref, "val_labels", None) is None:
-        return None
+    val_labels = getattr(ref, "val_labels", None)
+    if val_labels is None or np.ndim(val_labels) != 1 or len(val_labels) == 0:
+        return None  # multi-label (V, C) targets: no single-label accuracy to estimate
     names = list(ref.labels)
     probs = [p for p in (_row_probs(r, names) for r in ok) if p is not None]
     cal = _calibrator(ref)
