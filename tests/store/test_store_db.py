@@ -75,3 +75,24 @@ def test_missing_sqlite_folder_and_bad_urls_are_store_errors(tmp_path):
 def test_shown_url_masks_the_password():
     assert shown_url("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
     assert shown_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_many_opens_at_once_on_a_new_database_all_succeed(db_url):
+    import threading
+
+    results: list[object] = []
+
+    def opener():
+        try:
+            engine = open_db(db_url)
+            results.append(current_revision(engine))
+            engine.dispose()
+        except Exception as exc:  # collected, asserted below
+            results.append(exc)
+
+    threads = [threading.Thread(target=opener) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [head_revision()] * 4

@@ -8,11 +8,19 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tunelab.errors import TunelabError
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
 DEFAULT_URL = "sqlite:///tunelab.db"
+# Alembic's `context` is one module-level proxy per process: two migrations at once in two
+# threads would share it, so they take turns
+_MIGRATING = threading.Lock()
 MIGRATIONS = Path(__file__).parent / "migrations"
 # alembic says "setup plugin ..." and "Running upgrade ..." at INFO: noise at a terminal
 logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -23,6 +31,7 @@ class StoreError(TunelabError):
 
 
 def database_url(arg: str | None = None) -> str:
+    """`arg` (--db), else $TUNELAB_DB, else DEFAULT_URL."""
     return arg or os.environ.get("TUNELAB_DB") or DEFAULT_URL
 
 
@@ -84,7 +93,7 @@ def _alembic_config(connection):
     return cfg
 
 
-def open_db(url: str):
+def open_db(url: str) -> Engine:
     """The engine of `url`, its schema migrated to the newest revision (Alembic `head`).
     StoreError, one line, when the database cannot be reached."""
     from alembic import command
@@ -96,16 +105,26 @@ def open_db(url: str):
         if not folder.is_dir():
             raise StoreError(f"database {shown_url(url)}: folder {folder} does not exist")
     try:
-        with engine.begin() as conn:
+        with _MIGRATING, engine.begin() as conn:
             command.upgrade(_alembic_config(conn), "head")
     except Exception as exc:
+        if _at_head(engine):  # another process migrated it at the same moment: fine
+            return engine
         engine.dispose()
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise StoreError(f"database {shown_url(url)} cannot be opened: {reason}") from None
     return engine
 
 
+def _at_head(engine) -> bool:
+    try:
+        return current_revision(engine) == head_revision()
+    except Exception:
+        return False
+
+
 def current_revision(engine) -> str | None:
+    """The revision the database's schema is at (None: never migrated)."""
     from alembic.runtime.migration import MigrationContext
 
     with engine.connect() as conn:
@@ -113,6 +132,7 @@ def current_revision(engine) -> str | None:
 
 
 def head_revision() -> str:
+    """The newest revision of the packaged migrations."""
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(_alembic_config(None)).get_current_head()
