@@ -3,6 +3,7 @@ returned to the client, PII scrubbed, embeddings of the served model, flushed on
 
 from __future__ import annotations
 
+import json
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
@@ -165,3 +166,35 @@ def test_a_team_log_on_postgresql_survives_an_outage(clf, tmp_path):
         rows = read(db, model="clf")
     assert set(answered) <= set(rows)
     assert rows[answered[3]]["text"] == "during the outage 2"
+
+
+def test_metrics_carry_the_live_drift_and_estimate_gauges(clf, toy_data, tmp_path):
+    import re
+    import time
+
+    texts = [json.loads(x)["text"] for x in toy_data["test"].read_text().splitlines()]
+    db = f"sqlite:///{tmp_path / 'log.db'}"
+    args = [f"clf={clf}", "--db", db, "--monitor-every-s", "1"]
+    with running_server(args, tmp_path / "server.log") as url:
+        for i in range(0, 80, 20):
+            r = httpx.post(f"{url}/v1/classify", json={"model": "clf", "input": texts[i : i + 20]})
+            assert r.status_code == 200
+        deadline, found = time.monotonic() + 240, {}
+        while time.monotonic() < deadline and len(found) < 3:
+            body = httpx.get(f"{url}/metrics").text
+            for name in (
+                "tunelab_drift_mmd_p",
+                "tunelab_estimated_accuracy",
+                "tunelab_log_rows_written",
+            ):
+                m = re.search(rf'^{name}(?:{{model="clf"}})? (\S+)', body, re.M)
+                if m:
+                    found[name] = float(m[1])
+            time.sleep(1)
+    assert set(found) == {
+        "tunelab_drift_mmd_p",
+        "tunelab_estimated_accuracy",
+        "tunelab_log_rows_written",
+    }
+    assert 0 <= found["tunelab_drift_mmd_p"] <= 1 and 0 <= found["tunelab_estimated_accuracy"] <= 1
+    assert found["tunelab_log_rows_written"] >= 50

@@ -26,15 +26,6 @@ GAUGES = {
 }
 
 
-def lookup(stats: dict, path: str):
-    value = stats
-    for part in path.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
-
-
 class LiveMonitor:
     def __init__(self, registry, url: str, metrics, every_s: float = 60.0, window: int = 200):
         from prometheus_client import Gauge
@@ -70,6 +61,7 @@ class LiveMonitor:
 
     def check(self) -> None:
         """One round: each model's newest window -> its gauges."""
+        from tunelab.monitor.rules import DEFAULT_RULES, evaluate, lookup
         from tunelab.monitor.windows import window_stats
         from tunelab.store.predictions import read_predictions
 
@@ -85,8 +77,9 @@ class LiveMonitor:
             stats = window_stats(rows, ref)
             for name, (_, path) in GAUGES.items():
                 value = lookup(stats, path)
-                if isinstance(value, (int, float)):
-                    self.gauges[name].labels(served.name).set(float(value))
+                if value is not None:
+                    self.gauges[name].labels(served.name).set(value)
+            self.alerts.labels(served.name).set(len(evaluate(stats, DEFAULT_RULES)))
 
     def _run(self) -> None:
         while not self._stop.wait(self.every_s):
