@@ -177,3 +177,23 @@ def test_every_parses_durations():
         parse_every("soon")
     assert parse_time("1700000000", "--since") == 1_700_000_000
     assert parse_time("2023-11-14T22:13:20+00:00", "--since") == 1_700_000_000
+
+
+def test_every_alerts_a_window_once_and_ctrl_c_exits_0(run_dir, db, tmp_path, capsys, monkeypatch):
+    from tunelab.cli import monitor as cli_monitor
+
+    rounds = []
+
+    def sleep(seconds):
+        rounds.append(seconds)
+        if len(rounds) == 2:  # after the second round: the user presses Ctrl-C
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_monitor.time, "sleep", sleep)
+    argv = [run_dir, "--name", "shifted", "--db", db, "--window", 80, "--out", tmp_path]
+    code, _, err = _run(capsys, *argv, "--every", "10m")
+    assert code == 0 and rounds == [600, 600]
+    sent = [line for line in err.splitlines() if line.startswith("alert:")]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert sent and len(sent) == len(report["alerts"])  # the second round sent nothing again
+    assert err.count("report:") == 2  # two rounds, each wrote the report
