@@ -1,7 +1,8 @@
 """A property-based API fuzzer (schemathesis + hypothesis) against a real `tunelab serve`
 process: every operation of its live /openapi.json gets valid requests (POST routes: invalid
-bodies too); none may be answered with a 5xx, and every reply must conform to the document (status declared,
-media type declared, body valid against the declared schema, declared headers present).
+bodies too); none may be answered with a 5xx, and every reply must conform to the document
+(status declared, media type declared, body valid against the declared schema, declared
+headers present).
 
 Bounded and deterministic: 25 examples per operation, derandomized, no deadline.
 """
