@@ -8,7 +8,10 @@ stops the server at the end (pg_ctl stop -m fast). Other test folders import it:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
     from postgres import pg_bin, postgres_server, postgres_url
 
-`postgres_url` (the session fixture in tests/store/conftest.py) wraps it for tests/store.
+The pytest fixtures `pg_server` (one server per session) and `db_url` (an empty SQLite file and
+an empty PostgreSQL database: tests run on both) live here too; tests/store's test modules import
+them. (No conftest.py in tests/store: a second module named `conftest` would shadow
+tests/conftest.py, whose helpers other test folders import by that name.)
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 
 def pg_bin() -> Path | None:
@@ -124,3 +129,19 @@ def postgres_url() -> Iterator[str]:
     """The URL of a throwaway server, for tests that only need somewhere to write."""
     with postgres_server() as server:
         yield server.url
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    if pg_bin() is None:
+        pytest.skip("PostgreSQL is not installed (Debian package `postgresql`)")
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path) -> str:
+    """An empty database of each kind."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'log.db'}"
+    return request.getfixturevalue("pg_server").fresh_database()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import postgres
 import pytest
 import sqlalchemy as sa
 from alembic.runtime.migration import MigrationContext
@@ -16,6 +17,9 @@ from tunelab.store.db import (
     open_db,
     shown_url,
 )
+
+# the fixtures of a real PostgreSQL server and of an empty database of each kind
+pg_server, db_url = postgres.pg_server, postgres.db_url
 
 
 def test_database_url_prefers_the_argument_then_the_environment(monkeypatch):

@@ -9,12 +9,16 @@ import time
 import uuid
 
 import numpy as np
+import postgres
 import pytest
 import sqlalchemy as sa
 
 from tunelab.store.db import StoreError, open_db
 from tunelab.store.log_writer import PredictionLog
 from tunelab.store.predictions import logged_models, read_predictions
+
+# the fixtures of a real PostgreSQL server and of an empty database of each kind
+pg_server, db_url = postgres.pg_server, postgres.db_url
 
 
 def make_row(i: int, *, model: str = "sst2", t0: float = 1_700_000_000.0) -> dict:
