@@ -106,11 +106,10 @@ def test_every_reply_is_declared_and_no_server_error(api_schema, server, method,
         raise
 
 
-@pytest.mark.xfail(strict=True, reason="bug: tiny temperature -> 500 (serving/sampling.py)")
 def test_a_tiny_positive_temperature_is_no_server_error(server):
     """Found by the fuzzer: temperature 2.2e-308 is valid (> 0) but rounds to 0 in float32,
-    so logits / temperature is inf, the probabilities NaN, and the reply a 500. Strict:
-    once sampling treats such temperatures as greedy this passes; drop the mark then."""
+    so logits / temperature was inf, the probabilities NaN, and the reply a 500; sampling
+    now treats temperatures below GREEDY_BELOW as greedy."""
     import httpx
 
     url, _ = server

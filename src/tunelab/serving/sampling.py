@@ -24,6 +24,11 @@ class Sampling:
     generator: object = field(default=None, repr=False)  # torch.Generator, made on first use
 
 
+# below this a temperature is greedy: logits / 1e-38 overflow float32 (inf -> NaN
+# probabilities), and sampling this cold is argmax anyway
+GREEDY_BELOW = 1e-5
+
+
 def choose_tokens(
     logits, settings: Sequence[Sampling], generated: Sequence[list[int]]
 ) -> list[int]:
@@ -35,14 +40,15 @@ def choose_tokens(
     out = logits.argmax(dim=-1).tolist()  # (B,) greedy choice for every row
     for i, s in enumerate(settings):
         penalized = s.presence_penalty or s.frequency_penalty
-        if s.temperature == 0 and not penalized:
+        greedy = s.temperature < GREEDY_BELOW
+        if greedy and not penalized:
             continue
         row = logits[i].clone()  # (V,)
         if penalized and generated[i]:
             ids = torch.tensor(generated[i], device=row.device)
             counts = torch.bincount(ids, minlength=row.shape[0]).to(row.dtype)  # (V,)
             row -= s.frequency_penalty * counts + s.presence_penalty * (counts > 0).to(row.dtype)
-        if s.temperature == 0:
+        if greedy:
             out[i] = int(row.argmax())
             continue
         row = row / s.temperature
