@@ -52,6 +52,11 @@ def test_every_answered_input_is_a_row_with_its_id(clf, tiny_llama, tmp_path):
                 "max_tokens": 5,
             },
         )
+        streamed = httpx.post(
+            f"{url}/v1/completions",
+            json={"model": "tiny", "prompt": "Once", "max_tokens": 4, "stream": True},
+        )
+        assert streamed.status_code == 200 and streamed.text.rstrip().endswith("[DONE]")
         missing = httpx.post(f"{url}/v1/classify", json={"model": "nope", "input": "x"})
         assert one.status_code == many.status_code == chat.status_code == 200
         assert missing.status_code == 404
@@ -61,7 +66,9 @@ def test_every_answered_input_is_a_row_with_its_id(clf, tiny_llama, tmp_path):
         batch_ids = [d["id"] for d in many.json()["data"]]
         assert len(set(batch_ids)) == 3 and many.headers["x-request-id"] not in batch_ids
     rows = read(db)  # the server has exited (SIGTERM): everything is flushed
-    assert set(rows) == {rid, *batch_ids, chat.headers["x-request-id"]}
+    streamed_id = streamed.headers["x-request-id"]
+    assert set(rows) == {rid, *batch_ids, chat.headers["x-request-id"], streamed_id}
+    assert rows[streamed_id]["text"] == "Once" and rows[streamed_id]["output"]["finish"]
     row = rows[rid]
     assert row["model"] == "clf" and row["kind"] == "classify" and row["status"] == 200
     assert "jane.doe@example.com" not in row["text"] and row["text"].startswith("mail me at")

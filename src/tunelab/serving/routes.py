@@ -71,6 +71,28 @@ def add_routes(app, model_for, settings, metrics) -> None:
         metrics.tokens.labels(model).inc(sum(e["completion_tokens"] for e in events))
         metrics.prompt_tokens.labels(model).inc(sum(e["prompt_tokens"] for e in events))
 
+    def stream_done(request, served, body, prompt_text: str, prompt_ids: list[int]):
+        """The final event's callback of a streamed reply: token counts and the log row."""
+        start = time.perf_counter()
+
+        def finished(ev):
+            count(body.model, [ev])
+            record(request, served, [prompt_text], done_outputs([ev]), start,
+                   prompt_ids=[prompt_ids], meta=body.metadata)  # fmt: skip
+
+        return finished
+
+    async def generate_all(request, served, body, engine, jobs, texts, prompt_ids):
+        """Run a non-streamed request's jobs: (their final events, the rows' ids), logged."""
+        work = gen.run_all(engine, jobs, settings.timeout_s)
+        done, start = await logged(
+            request, served, texts, work, body.metadata, prompt_ids=prompt_ids
+        )
+        count(body.model, done)
+        ids = record(request, served, texts, done_outputs(done), start,
+                     prompt_ids=prompt_ids, meta=body.metadata)  # fmt: skip
+        return done, ids
+
     @app.post("/v1/chat/completions", tags=["openai"])
     async def chat(body: ChatRequest, request: Request):
         served, engine = model_for(body.model, "generate")
@@ -111,19 +133,7 @@ def add_routes(app, model_for, settings, metrics) -> None:
 
             first = chunk(None, None)
             first["choices"][0]["delta"] = {"role": "assistant", "content": ""}
-            start = time.perf_counter()
-
-            def finished(ev):
-                count(body.model, [ev])
-                record(
-                    request,
-                    served,
-                    [prompt_text],
-                    done_outputs([ev]),
-                    start,
-                    prompt_ids=[prompt],
-                    meta=body.metadata,
-                )
+            finished = stream_done(request, served, body, prompt_text, prompt)
 
             lines = await gen.stream_events(
                 engine,
@@ -137,24 +147,8 @@ def add_routes(app, model_for, settings, metrics) -> None:
             )
             return StreamingResponse(lines, media_type="text/event-stream")
         jobs = [gen.new_job(body, served, prompt, budget, loop, i) for i in range(body.n)]
-        texts = [prompt_text] * body.n
-        done, start = await logged(
-            request,
-            served,
-            texts,
-            gen.run_all(engine, jobs, settings.timeout_s),
-            body.metadata,
-            prompt_ids=[prompt] * body.n,
-        )
-        count(body.model, done)
-        ids = record(
-            request,
-            served,
-            texts,
-            done_outputs(done),
-            start,
-            prompt_ids=[prompt] * body.n,
-            meta=body.metadata,
+        done, ids = await generate_all(
+            request, served, body, engine, jobs, [prompt_text] * body.n, [prompt] * body.n
         )
         choices = [
             {
@@ -220,19 +214,7 @@ def add_routes(app, model_for, settings, metrics) -> None:
         rid, created = gen.new_id("cmpl"), int(time.time())
         if body.stream:
             job, events = gen.new_job(body, served, encoded[0], budgets[0], loop)
-            start = time.perf_counter()
-
-            def finished(ev):
-                count(body.model, [ev])
-                record(
-                    request,
-                    served,
-                    prompts[:1],
-                    done_outputs([ev]),
-                    start,
-                    prompt_ids=encoded[:1],
-                    meta=body.metadata,
-                )
+            finished = stream_done(request, served, body, prompts[0], encoded[0])
 
             def chunk(text, finish):
                 choice = {"index": 0, "text": text or "", "logprobs": None, "finish_reason": finish}
@@ -262,24 +244,7 @@ def add_routes(app, model_for, settings, metrics) -> None:
         ]
         texts = [p for p in prompts for _ in range(body.n)]
         prompt_ids = [ids for ids in encoded for _ in range(body.n)]
-        done, start = await logged(
-            request,
-            served,
-            texts,
-            gen.run_all(engine, jobs, settings.timeout_s),
-            body.metadata,
-            prompt_ids=prompt_ids,
-        )
-        count(body.model, done)
-        ids = record(
-            request,
-            served,
-            texts,
-            done_outputs(done),
-            start,
-            prompt_ids=prompt_ids,
-            meta=body.metadata,
-        )
+        done, ids = await generate_all(request, served, body, engine, jobs, texts, prompt_ids)
         choices = [
             {
                 "index": i,
