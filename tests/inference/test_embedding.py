@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import tiny_config
 
-from tunelab.inference.embedding import EMBED_DIM, embed_prompts, embed_texts, project
+from tunelab.inference.embedding import EMBED_DIM, embed_token_ids, project
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +30,8 @@ def test_predictions_carry_the_embedding_of_the_same_pass(trained):
     for p, r in zip(plain, rich):
         assert r["label"] == p["label"] and r["scores"] == p["scores"]
         assert r["embedding"].shape == (EMBED_DIM,) and r["n_tokens"] >= 3
-    # the same vectors as embed_texts, whatever the batch or its padding
-    alone = np.stack([embed_texts(trained, [t])[0] for t in texts])
+    # the same vectors whatever the batch or its padding
+    alone = np.stack([predict_texts(trained, [t], embed=True)[0]["embedding"] for t in texts])
     np.testing.assert_allclose(np.stack([r["embedding"] for r in rich]), alone, atol=1e-4)
     assert not np.allclose(alone[0], alone[1])
 
@@ -49,7 +49,8 @@ def test_projection_is_fixed_per_hidden_size_and_keeps_distances():
 
 
 def test_prompt_embeddings_need_no_forward_pass(trained):
-    vec = embed_prompts(trained.model, trained.tokenizer, ["a fine film", "a fine film", "rain"])
+    ids = [trained.tokenizer(t)["input_ids"] for t in ("a fine film", "a fine film", "rain")]
+    vec = embed_token_ids(trained.model, ids)
     assert vec.shape == (3, EMBED_DIM)
     np.testing.assert_array_equal(vec[0], vec[1])
     assert not np.allclose(vec[0], vec[2])

@@ -36,17 +36,6 @@ def mean_pool(hidden, mask):
     return (hidden * m).sum(1) / m.sum(1).clamp(min=1)
 
 
-def embed_texts(trained, texts: list[str], pairs: list[str] | None = None, batch_size: int = 32):
-    """(N, EMBED_DIM) for an encoder's inputs: the same forward pass `predict_texts` runs."""
-    from tunelab.inference.forward import encode, logits_for
-
-    features = encode(trained, texts, pairs)
-    _, pooled = logits_for(
-        trained.model, features, batch_size, trained.tokenizer.pad_token_id, pooled=True
-    )
-    return project(pooled)
-
-
 def embed_token_ids(model, ids_list: list[list[int]]) -> np.ndarray:
     """(N, EMBED_DIM): the mean input-embedding row of each input's tokens (no forward pass)."""
     import torch
@@ -59,11 +48,6 @@ def embed_token_ids(model, ids_list: list[list[int]]) -> np.ndarray:
                 index = torch.as_tensor(ids, device=table.device)
                 out[i] = table.index_select(0, index).float().mean(0).cpu().numpy()
     return project(out)
-
-
-def embed_prompts(model, tokenizer, prompts: list[str]) -> np.ndarray:
-    """(N, EMBED_DIM) for texts seen by a model without a pooled encoder output."""
-    return embed_token_ids(model, [tokenizer(p)["input_ids"] for p in prompts])
 
 
 def unk_counts(tokenizer, ids_list: list[list[int]]) -> list[int]:

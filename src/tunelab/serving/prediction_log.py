@@ -25,8 +25,10 @@ TEXT_MODES = ("none", "scrubbed", "raw")
 INTERNAL = ("embedding", "n_tokens", "n_unk")
 
 
-def new_row_id() -> str:
-    return uuid.uuid4().hex
+def row_ids(request_id: str, n: int) -> list[str]:
+    """The ids of a request's n inputs: the request's own for a single input (so the
+    X-Request-Id header names the row), a new one each in a batch."""
+    return [request_id] if n == 1 else [uuid.uuid4().hex for _ in range(n)]
 
 
 def model_version(path: str) -> str:
@@ -108,12 +110,10 @@ class ServedLog:
         meta: dict | None = None,
         status: int = 200,
         error: str | None = None,
-        ids: list[str] | None = None,
     ) -> list[str]:
         """Queue one row per input; returns their ids (the first is `request_id` when there is
         a single input, so the X-Request-Id header names the row)."""
-        if ids is None:
-            ids = [request_id] if len(texts) == 1 else [new_row_id() for _ in texts]
+        ids = row_ids(request_id, len(texts))
         self._queue.put(
             {
                 "served": served,

@@ -11,7 +11,7 @@ from tunelab.serving import generate as gen
 from tunelab.serving import seq2seq as s2s
 from tunelab.serving.engine import QueueFull
 from tunelab.serving.limits import ApiError
-from tunelab.serving.prediction_log import new_row_id, split_internal
+from tunelab.serving.prediction_log import row_ids, split_internal
 from tunelab.serving.schemas import (
     AnswerRequest,
     ChatRequest,
@@ -39,7 +39,7 @@ def add_routes(app, model_for, settings, metrics) -> None:
         request_id = request.state.request_id
         served_log = app.state.log
         if served_log is None:
-            return [request_id] if len(texts) == 1 else [new_row_id() for _ in texts]
+            return row_ids(request_id, len(texts))
         latency_ms = (time.perf_counter() - start) * 1000
         return served_log.add(served, request_id, texts, outputs, latency_ms, **fields)
 
