@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from tunelab.monitor.estimate import estimate_performance, fit_calibrator
+from tunelab.monitor.estimate import ISOTONIC_MIN_ROWS, estimate_performance, fit_calibrator
 
 
 def _calibrated(rng, n, c=3, sharp=2.0):
@@ -56,3 +56,40 @@ def test_empty_window_gives_nan():
     cal = fit_calibrator(*_calibrated(rng, 200))
     est = estimate_performance(cal, np.zeros((0, 3)))
     assert np.isnan(est["accuracy"]) and np.isnan(est["f1_macro"])
+
+
+def _binary_with_curve(rng, n, curve):
+    """Binary rows whose top-class probability x is uniform on [0.5, 1) and whose prediction
+    is right with probability curve(x)."""
+    top = rng.uniform(0.5, 1.0, n)
+    pred = rng.integers(0, 2, n)
+    probs = np.where(pred[:, None] == np.arange(2), top[:, None], 1 - top[:, None])
+    right = rng.random(n) < curve(top)
+    return probs, np.where(right, pred, 1 - pred)
+
+
+def test_small_split_uses_temperature_and_reads_an_underconfident_model():
+    # underconfident: right with probability x^2 / (x^2 + (1-x)^2) (temperature 1/2)
+    rng = np.random.default_rng(3)
+    curve = lambda x: x**2 / (x**2 + (1 - x) ** 2)  # noqa: E731
+    cal = fit_calibrator(*_binary_with_curve(rng, 400, curve))
+    assert cal.method == "temperature" and 0.35 < cal.temperature < 0.7
+    probs, labels = _binary_with_curve(rng, 4000, curve)
+    est = estimate_performance(cal, probs)
+    true = float(np.mean(probs.argmax(1) == labels))
+    assert abs(est["accuracy"] - true) < 0.02
+    assert abs(float(probs.max(1).mean()) - true) > 0.05  # the raw confidence is far off
+
+
+def test_large_split_takes_isotonic_when_no_temperature_fits():
+    # right with probability 0.6 below x = 0.75 and 0.95 above: a step no T reproduces
+    rng = np.random.default_rng(4)
+    curve = lambda x: np.where(x < 0.75, 0.6, 0.95)  # noqa: E731
+    probs, labels = _binary_with_curve(rng, 3 * ISOTONIC_MIN_ROWS, curve)
+    cal = fit_calibrator(probs, labels)
+    assert cal.method == "isotonic"
+    assert cal.cv_brier["isotonic"] < cal.cv_brier["temperature"]
+    new, new_labels = _binary_with_curve(rng, 2000, curve)
+    low = new.max(1) < 0.75  # the rows a temperature gets wrong the most
+    est = estimate_performance(cal, new[low])
+    assert abs(est["accuracy"] - float(np.mean(new[low].argmax(1) == new_labels[low]))) < 0.03

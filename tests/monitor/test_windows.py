@@ -119,6 +119,7 @@ def test_window_stats_sections_and_json():
         "f1_high",
         "reference_accuracy",
         "true_accuracy",
+        "calibration",
     }
     assert s["generation"] is None and s["estimate"]["true_accuracy"] is None
     assert s["ops"]["n"] == 121 and s["ops"]["error_rate"] == pytest.approx(1 / 121)

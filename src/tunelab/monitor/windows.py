@@ -198,6 +198,7 @@ def _estimate_section(ok: list[dict], ref: Any) -> dict | None:
     est = estimate_performance(cal, np.asarray(probs, dtype=np.float64).reshape(-1, len(names)))
     truths = [(r.get("label"), r.get("true_label")) for r in ok if r.get("true_label") is not None]
     est["true_accuracy"] = float(np.mean([p == t for p, t in truths])) if truths else None
+    est["calibration"] = cal.method
     return est
 
 
