@@ -34,3 +34,24 @@ predictions = sa.Table(
 )
 
 COLUMNS = [c.name for c in predictions.columns]
+
+# what the truth was for a logged input: one row per answer, versioned (store/feedback.py)
+feedback = sa.Table(
+    "feedback",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),  # uuid4 hex
+    # the logged input's id (predictions.id, the client's request id); no foreign key: an
+    # answer may arrive while its row still waits in the log's writer
+    sa.Column("prediction_id", sa.String(32), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),  # 1, 2, ... per prediction_id
+    sa.Column("time", sa.Float, nullable=False),  # epoch seconds
+    sa.Column("model", sa.String(200)),  # the prediction's model, for reading per model
+    sa.Column("label", sa.String(200)),
+    sa.Column("entities", sa.JSON),  # [{"start", "end", "label"}, ...]
+    sa.Column("ideal_answer", sa.Text),
+    sa.Column("rating", sa.Float),
+    sa.Column("meta", sa.JSON),
+    sa.Column("source", sa.String(200), nullable=False),  # "api" or "import:FILE"
+    sa.UniqueConstraint("prediction_id", "version", name="uq_feedback_prediction_version"),
+    sa.Index("ix_feedback_model_time", "model", "time"),
+)
