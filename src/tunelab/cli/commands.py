@@ -266,6 +266,12 @@ def _cmd_monitor(args) -> int:
     return cli_monitor.main(args)
 
 
+def _cmd_feedback(args) -> int:
+    from tunelab.cli import feedback as cli_feedback
+
+    return cli_feedback.main(args)
+
+
 def _cmd_explain(args) -> int:
     from tunelab.cli import explain as cli_explain
 
@@ -291,6 +297,7 @@ COMMANDS = {
     "tune": _cmd_tune,
     "serve": _cmd_serve,
     "monitor": _cmd_monitor,
+    "feedback": _cmd_feedback,
 }
 
 

@@ -7,6 +7,7 @@ import argparse
 from tunelab.cli import data as cli_data
 from tunelab.cli import explain as cli_explain
 from tunelab.cli import export as cli_export
+from tunelab.cli import feedback as cli_feedback
 from tunelab.cli import monitor as cli_monitor
 from tunelab.cli import serve as cli_serve
 from tunelab.config.keys import format_keys
@@ -98,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_data.add_parser(sub)
     cli_serve.add_parser(sub)
     cli_monitor.add_parser(sub)
+    cli_feedback.add_parser(sub)
     cli_explain.add_parser(sub)
     cli_export.add_parser(sub)
     _generate(sub, fmt)

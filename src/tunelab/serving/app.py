@@ -269,6 +269,9 @@ def create_app(registry, settings: Settings | None = None):
     from tunelab.serving.routes import add_routes
 
     add_routes(app, model_for, settings, metrics)
+    from tunelab.serving.feedback_route import add_feedback_route
+
+    add_feedback_route(app)
     from tunelab.serving.openapi import install_openapi
 
     install_openapi(app, registry)  # the truthful /openapi.json (serving/openapi.py)

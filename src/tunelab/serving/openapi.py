@@ -54,6 +54,18 @@ WHY = {
     504: "the request took longer than the server's timeout",
 }
 WORK_ERRORS = (400, 401, 404, 413, 422, 429, 503, 504)
+# routes that answer other errors than the model routes, with what those mean there
+ROUTE_ERRORS = {
+    "/v1/feedback": {
+        400: WHY[400],
+        401: WHY[401],
+        404: "no logged input has this request_id",
+        413: WHY[413],
+        422: "a field has the wrong type, or the answer does not fit the logged prediction "
+        "(a label the model does not have, entities for a classifier)",
+        503: "the server keeps no prediction log (--no-log), or its database cannot be reached",
+    }
+}
 # which served models each work route answers for: (kind, decoder-only required)
 ROUTE_KINDS = {
     "/v1/chat/completions": ("generate", True),
@@ -99,8 +111,11 @@ def served_names(registry) -> dict[str, list[str]]:
     return out
 
 
-def _error(status: int) -> dict:
-    return {"description": WHY[status], "content": {"application/json": {"schema": ERROR}}}
+def _error(status: int, why: str | None = None) -> dict:
+    return {
+        "description": why or WHY[status],
+        "content": {"application/json": {"schema": ERROR}},
+    }
 
 
 def truthful(doc: dict, names: dict[str, list[str]]) -> dict:
@@ -113,8 +128,9 @@ def truthful(doc: dict, names: dict[str, list[str]]) -> dict:
             responses = op.setdefault("responses", {})
             if path.startswith("/v1/"):
                 codes = WORK_ERRORS if method == "post" else (401,)
-                for status in codes:
-                    responses[str(status)] = _error(status)
+                whys = ROUTE_ERRORS.get(path, {s: WHY[s] for s in codes})
+                for status, why in whys.items():
+                    responses[str(status)] = _error(status, why)
                 for response in responses.values():
                     response["headers"] = copy.deepcopy(REQUEST_ID)
             if path in STREAMING:

@@ -16,6 +16,7 @@ import queue
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from pathlib import Path
 
 log = logging.getLogger("tunelab.serving")
@@ -23,6 +24,8 @@ log = logging.getLogger("tunelab.serving")
 TEXT_MODES = ("none", "scrubbed", "raw")
 # what classify results carry for the log only (popped before the reply)
 INTERNAL = ("embedding", "n_tokens", "n_unk")
+# answered inputs remembered in memory for feedback (their rows may still wait in the writer)
+RECENT = 100_000
 
 
 def row_ids(request_id: str, n: int) -> list[str]:
@@ -89,6 +92,8 @@ class ServedLog:
         self._thread = threading.Thread(target=self._run, name="prediction-log-prep", daemon=True)
         self._tokenizers: dict[str, object] = {}
         self._versions: dict[str, str] = {}
+        self._recent: OrderedDict[str, dict] = OrderedDict()
+        self._recent_lock = threading.Lock()
 
     # -- the request side -------------------------------------------------------------------
     def start(self) -> None:
@@ -114,6 +119,8 @@ class ServedLog:
         """Queue one row per input; returns their ids (the first is `request_id` when there is
         a single input, so the X-Request-Id header names the row)."""
         ids = row_ids(request_id, len(texts))
+        if status == 200:
+            self._remember(served, ids, outputs)
         self._queue.put(
             {
                 "served": served,
@@ -132,6 +139,28 @@ class ServedLog:
             }
         )
         return ids
+
+    def _remember(self, served, ids: list[str], outputs: list[dict | None]) -> None:
+        with self._recent_lock:
+            for i, out in zip(ids, outputs or [None] * len(ids)):
+                scores = out.get("scores") if isinstance(out, dict) else None
+                labels = list(scores) if isinstance(scores, dict) else None
+                self._recent[i] = {"model": served.name, "kind": served.kind, "labels": labels}
+            while len(self._recent) > RECENT:
+                self._recent.popitem(last=False)
+
+    def logged_input(self, row_id: str) -> dict | None:
+        """{"model", "kind", "labels"} of a logged input: answered by this server (even while
+        its row still waits to be written), else read from the database; None if unknown."""
+        from tunelab.store.feedback import logged_input
+
+        with self._recent_lock:
+            hit = self._recent.get(row_id)
+        return hit if hit is not None else logged_input(self.writer.engine, row_id)
+
+    @property
+    def engine(self):
+        return self.writer.engine
 
     @property
     def backlog(self) -> int:

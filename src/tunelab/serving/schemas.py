@@ -124,3 +124,29 @@ class AnswerRequest(_Body):
 
 class ClassifyRequest(EntitiesRequest):
     pair: str | list[str] | None = Field(None, description="second text of sentence pairs")
+
+
+class EntitySpan(_Body):
+    start: int = Field(ge=0)
+    end: int = Field(ge=1)
+    label: str = Field(min_length=1)
+
+
+class FeedbackRequest(_Body):
+    """/v1/feedback: the truth for one logged input, named by its id (the X-Request-Id of a
+    single-input request, or a batch reply's `data[i].id` / `choices[i].id`)."""
+
+    request_id: str = Field(min_length=1, max_length=64)
+    label: str | None = Field(None, min_length=1, description="the right class (classifiers)")
+    entities: list[EntitySpan] | None = Field(None, description="the right spans (taggers)")
+    ideal_answer: str | None = Field(None, description="the answer it should have given")
+    rating: float | None = Field(None, description="a score of the answer (any scale)")
+    metadata: Metadata | None = Field(None, description="kept with the feedback")
+
+
+class FeedbackReply(BaseModel):
+    object: Literal["feedback"] = "feedback"
+    id: str
+    request_id: str
+    version: int = Field(description="1 for the first answer about this input, then 2, ...")
+    model: str | None

@@ -66,6 +66,11 @@ class PredictionLog:
         return len(self._rows)
 
     @property
+    def engine(self):
+        """The opened database's engine (None before start())."""
+        return self._engine
+
+    @property
     def written(self) -> int:
         """Rows inserted so far."""
         return self._written
