@@ -114,6 +114,39 @@ def test_no_shift_exits_0_and_writes_the_report(run_dir, db, tmp_path, capsys):
     assert str(tmp_path / "report.html") in err
 
 
+def test_feedback_labels_show_the_real_accuracy_and_the_estimates_error(
+    run_dir, db, toy_data, tmp_path, capsys
+):
+    from tunelab.store.predictions import read_predictions
+
+    url = f"sqlite:///{tmp_path / 'copy.db'}"
+    shutil.copy(db.removeprefix("sqlite:///"), tmp_path / "copy.db")
+    truth = {}
+    for line in toy_data["test"].read_text().splitlines():
+        r = json.loads(line)
+        truth[r["text"]] = r["label"]
+    rows = read_predictions(url, model="clf")
+    labelled = rows[::2]  # feedback on half the traffic
+    csv = tmp_path / "labels.csv"
+    csv.write_text(
+        "request_id,label\n" + "".join(f"{r['id']},{truth[r['text']]}\n" for r in labelled)
+    )
+    assert main(["feedback", "import", str(csv), "--db", url]) == 0
+    capsys.readouterr()
+    code, out, err = _run(capsys, run_dir, "--db", url, "--window", 40, "--json", "--out", tmp_path)
+    assert code == 0, err
+    windows = json.loads(out)["windows"]
+    for i, w in enumerate(windows):
+        part = [r for r in labelled if r in rows[i * 40 : (i + 1) * 40]]
+        est = w["estimate"]
+        assert est["n_labelled"] == len(part) == 20
+        real = np.mean([r["label"] == truth[r["text"]] for r in part])
+        assert est["true_accuracy"] == pytest.approx(real)
+        assert est["estimate_error"] == pytest.approx(est["labelled_estimate"] - real)
+    html = (tmp_path / "report.html").read_text()
+    assert "estimate error" in html and "labelled rows" in html
+
+
 def test_shift_exits_3_with_alerts(run_dir, db, tmp_path, capsys):
     argv = [run_dir, "--name", "shifted", "--db", db, "--window", 80, "--out", tmp_path]
     code, out, err = _run(capsys, *argv, "--json")

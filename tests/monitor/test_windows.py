@@ -119,9 +119,14 @@ def test_window_stats_sections_and_json():
         "f1_high",
         "reference_accuracy",
         "true_accuracy",
+        "true_f1_macro",
+        "n_labelled",
+        "labelled_estimate",
+        "estimate_error",
         "calibration",
     }
     assert s["generation"] is None and s["estimate"]["true_accuracy"] is None
+    assert s["estimate"]["n_labelled"] == 0 and s["estimate"]["estimate_error"] is None
     assert s["ops"]["n"] == 121 and s["ops"]["error_rate"] == pytest.approx(1 / 121)
     assert sum(s["prediction"]["confidence_hist"]["counts"]) == 120  # status 200 only
     assert s["input"]["languages"] == {"en": 1.0}
@@ -130,6 +135,25 @@ def test_window_stats_sections_and_json():
     )
     est = s["estimate"]
     assert est["accuracy_low"] <= est["accuracy"] <= est["accuracy_high"]
+
+
+def test_feedback_labels_give_the_real_accuracy_beside_the_estimate():
+    rng = np.random.default_rng(5)
+    ref = _ref(rng)
+    emb, ntok, probs, labels = _world(rng, 400)
+    rows = _rows(np.random.default_rng(6), 400)
+    for i, row in enumerate(rows):  # true labels on half the rows, drawn as the world does
+        if i % 2 == 0:
+            row["true_label"] = LABELS[int(labels[i])]
+            row["output"]["scores"] = dict(zip(LABELS, probs[i].tolist()))
+            row["label"] = LABELS[int(probs[i].argmax())]
+    est = window_stats(rows, ref)["estimate"]
+    labelled = rows[::2]
+    true = np.mean([r["label"] == r["true_label"] for r in labelled])
+    assert est["n_labelled"] == 200 and est["true_accuracy"] == pytest.approx(true)
+    assert 0.0 < est["true_f1_macro"] <= 1.0
+    assert est["estimate_error"] == pytest.approx(est["labelled_estimate"] - true)
+    assert abs(est["estimate_error"]) < 0.1  # calibrated world: the estimate is close
 
 
 def test_shifted_window_alerts_and_unlabelled_kind_has_no_prediction():

@@ -44,7 +44,7 @@ def server(tiny_model, toy_data, tiny_llama, tmp_path_factory):
     api.train(tiny_config(tiny_model, toy_data, root / "clf", train={"epochs": 1}))
     args = [f"clf={root / 'clf'}", f"tiny={tiny_llama}", "--api-key", KEY]
     args += ["--max-body-kb", "8", "--max-tokens-limit", "8", "--max-inputs", "8"]
-    args += ["--max-wait-ms", "2", "--no-log"]
+    args += ["--max-wait-ms", "2"]  # logging on (running_server's sqlite): feedback looks ids up
     log = root / "server.log"
     with running_server(args, log) as url:
         yield url, log
@@ -68,6 +68,7 @@ OPERATIONS = [
     ("POST", "/v1/classify"),
     ("POST", "/v1/entities"),
     ("POST", "/v1/answer"),
+    ("POST", "/v1/feedback"),
 ]
 
 

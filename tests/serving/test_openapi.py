@@ -92,6 +92,9 @@ def test_document_declares_every_status_and_the_error_schema(doc):
             body = declared(doc, path, "post", status)["content"]["application/json"]
             assert body["schema"] == {"$ref": "#/components/schemas/ErrorResponse"}
         assert "X-Request-Id" in declared(doc, path, "post", 200)["headers"]
+    feedback = doc["paths"]["/v1/feedback"]["post"]["responses"]
+    assert set(feedback) == {"201", "400", "401", "404", "413", "422", "503"}
+    assert "request_id" in feedback["404"]["description"]
     assert "401" in doc["paths"]["/v1/models"]["get"]["responses"]
     assert set(doc["paths"]["/ready"]["get"]["responses"]) == {"200", "503"}
     streamed = declared(doc, "/v1/chat/completions", "post", 200)["content"]

@@ -136,6 +136,14 @@ def _read_rows(url: str, name: str, args) -> list[dict]:
     since, until = parse_time(args.since, "--since"), parse_time(args.until, "--until")
     rows = read_predictions(url, model=name, since=since, until=until, last=args.last)
     if rows:
+        from tunelab.store.db import open_db
+        from tunelab.store.feedback import attach_feedback
+
+        engine = open_db(url)
+        try:
+            attach_feedback(engine, rows, model=name)  # the real accuracy beside the estimate
+        finally:
+            engine.dispose()
         return rows
     names = logged_models(url)
     if name not in names:

@@ -19,7 +19,9 @@ import numpy as np
 Z95 = 1.959963984540054
 CV_FOLDS = 5
 METHODS = ("temperature", "isotonic")
-ISOTONIC_MIN_ROWS = 1000  # below this, isotonic calibration overfits (Niculescu-Mizil & Caruana 2005)
+ISOTONIC_MIN_ROWS = (
+    1000  # below this, isotonic calibration overfits (Niculescu-Mizil & Caruana 2005)
+)
 
 
 @dataclass
@@ -56,7 +58,7 @@ def _isotonic(x: np.ndarray, y: np.ndarray):
     return iso
 
 
-def _macro_f1(pred: np.ndarray, true: np.ndarray, n_classes: int) -> np.ndarray:
+def macro_f1(pred: np.ndarray, true: np.ndarray, n_classes: int) -> np.ndarray:
     """Macro F1 of each row of `true` ((B, n) or (n,)) against `pred` (n,), averaged over
     the classes that occur as a prediction or a true label in that row."""
     true = np.atleast_2d(true)
@@ -152,10 +154,10 @@ def fit_calibrator(val_probs: np.ndarray, val_labels: np.ndarray, seed: int = 0)
     temperature = fit_temperature(probs, labels)
     top = _isotonic(probs.max(axis=1), correct)
     per_class = [_isotonic(probs[:, k], (labels == k).astype(np.float64)) for k in range(c)]
-    f1 = float(_macro_f1(pred, labels, c)[0])
+    f1 = float(macro_f1(pred, labels, c)[0])
     rng = np.random.default_rng(seed)
     boot = rng.integers(0, n, size=(200, n))
-    f1_boot = np.array([_macro_f1(pred[b], labels[b], c)[0] for b in boot])
+    f1_boot = np.array([macro_f1(pred[b], labels[b], c)[0] for b in boot])
     return Calibrator(
         method=method,
         temperature=temperature,
@@ -243,7 +245,7 @@ def estimate_performance(
     cum = np.cumsum(q, axis=1)
     u = rng.random((draws, n, 1))
     true = np.minimum((u > cum[None, :, :]).sum(axis=2), c - 1)
-    f1_draws = _macro_f1(pred, true, c)
+    f1_draws = macro_f1(pred, true, c)
     f1_half = Z95 * np.sqrt(float(f1_draws.var()) + cal.reference_f1_var)
     return {
         "accuracy": acc,

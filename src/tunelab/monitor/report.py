@@ -23,6 +23,8 @@ TABLE = [
     ("mean confidence", "prediction.mean_confidence"),
     ("est. accuracy", "estimate.accuracy"),
     ("true accuracy", "estimate.true_accuracy"),
+    ("estimate error", "estimate.estimate_error"),
+    ("labelled rows", "estimate.n_labelled"),
     ("length mean", "input.length_mean"),
     ("unk rate", "input.unk_rate"),
     ("NLL mean", "generation.nll_mean"),

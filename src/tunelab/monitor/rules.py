@@ -66,6 +66,10 @@ KNOWN_STATS = frozenset(
         "estimate.f1_low",
         "estimate.f1_high",
         "estimate.true_accuracy",
+        "estimate.true_f1_macro",
+        "estimate.estimate_error",
+        "estimate.labelled_estimate",
+        "estimate.n_labelled",
     }
 )
 SHARE_PREFIXES = ("prediction.label_share.", "input.languages.")

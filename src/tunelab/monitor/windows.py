@@ -17,7 +17,7 @@ import numpy as np
 
 from tunelab.errors import ConfigError
 from tunelab.monitor import drift, health, predictions_drift
-from tunelab.monitor.estimate import Calibrator, estimate_performance, fit_calibrator
+from tunelab.monitor.estimate import Calibrator, estimate_performance, fit_calibrator, macro_f1
 from tunelab.monitor.generation_stats import generation_stats
 from tunelab.monitor.ops import ops_stats
 
@@ -187,18 +187,39 @@ def _row_probs(row: dict, names: list[str]) -> list[float] | None:
 
 
 def _estimate_section(ok: list[dict], ref: Any) -> dict | None:
+    """The label-free estimate of the window; where rows carry a true label (feedback), the
+    real accuracy and macro F1 of those rows, the estimate of the same rows, and its error."""
     if not _has_labels(ref) or getattr(ref, "val_probs", None) is None:
         return None
     val_labels = getattr(ref, "val_labels", None)
     if val_labels is None or np.ndim(val_labels) != 1 or len(val_labels) == 0:
         return None  # multi-label (V, C) targets: no single-label accuracy to estimate
     names = list(ref.labels)
-    probs = [p for p in (_row_probs(r, names) for r in ok) if p is not None]
     cal = _calibrator(ref)
-    est = estimate_performance(cal, np.asarray(probs, dtype=np.float64).reshape(-1, len(names)))
-    truths = [(r.get("label"), r.get("true_label")) for r in ok if r.get("true_label") is not None]
-    est["true_accuracy"] = float(np.mean([p == t for p, t in truths])) if truths else None
+
+    def probs_of(rows):
+        probs = [p for p in (_row_probs(r, names) for r in rows) if p is not None]
+        return np.asarray(probs, dtype=np.float64).reshape(-1, len(names))
+
+    est = estimate_performance(cal, probs_of(ok))
     est["calibration"] = cal.method
+    index = {n: i for i, n in enumerate(names)}
+    labelled = [
+        r
+        for r in ok
+        if r.get("true_label") in index and r.get("label") in index and _row_probs(r, names)
+    ]
+    est["n_labelled"] = len(labelled)
+    est["true_accuracy"] = est["true_f1_macro"] = None
+    est["labelled_estimate"] = est["estimate_error"] = None
+    if labelled:
+        pred = np.array([index[r["label"]] for r in labelled])
+        true = np.array([index[r["true_label"]] for r in labelled])
+        est["true_accuracy"] = float(np.mean(pred == true))
+        est["true_f1_macro"] = float(macro_f1(pred, true, len(names))[0])
+        same_rows = estimate_performance(cal, probs_of(labelled))["accuracy"]
+        est["labelled_estimate"] = same_rows
+        est["estimate_error"] = same_rows - est["true_accuracy"]
     return est
 
 

@@ -232,3 +232,20 @@ def latest_feedback(engine, model: str | None = None) -> dict[str, dict]:
         if prev is None or row["version"] > prev["version"]:
             out[row["prediction_id"]] = row
     return out
+
+
+def attach_feedback(engine, rows: list[dict], model: str | None = None) -> int:
+    """Give each logged row that has an answer its newest one (in place): row["feedback"] =
+    the answer's row, and row["true_label"] = its label when it has one (what the monitor's
+    real accuracy reads). Returns how many rows got an answer."""
+    latest = latest_feedback(engine, model)
+    n = 0
+    for row in rows:
+        answer = latest.get(row["id"])
+        if answer is None:
+            continue
+        row["feedback"] = answer
+        if answer.get("label") is not None:
+            row["true_label"] = answer["label"]
+        n += 1
+    return n
