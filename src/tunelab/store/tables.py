@@ -55,3 +55,46 @@ feedback = sa.Table(
     sa.UniqueConstraint("prediction_id", "version", name="uq_feedback_prediction_version"),
     sa.Index("ix_feedback_model_time", "model", "time"),
 )
+
+# the model registry (store/registry.py): one row per registered version of a model name
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),  # 1, 2, ... per name
+    sa.Column("path", sa.Text, nullable=False),  # the run or export folder, absolute
+    sa.Column("kind", sa.String(20), nullable=False),  # "run" or "export"
+    sa.Column("created", sa.Float, nullable=False),  # epoch seconds
+    sa.Column("parent_version", sa.Integer),  # the version it was fine-tuned from (same name)
+    sa.Column("config", sa.JSON),  # the run's config.yaml as it was when registered
+    sa.Column("lineage", sa.JSON),  # data fingerprints, versions, model fingerprint (lineage.py)
+    sa.Column("results", sa.JSON),  # the run's results.json
+    sa.Column("tags", sa.JSON),  # {key: value}
+    sa.UniqueConstraint("name", "version", name="uq_model_versions_name_version"),
+)
+
+# which version an alias (champion, challenger, ...) of a name points at now; the primary key
+# makes two writers of one alias take turns
+model_aliases = sa.Table(
+    "model_aliases",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("alias", sa.String(100), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated", sa.Float, nullable=False),  # epoch seconds
+)
+
+# every move of an alias, oldest first: rollback walks it back to the previous holder
+alias_history = sa.Table(
+    "alias_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("alias", sa.String(100), nullable=False),
+    sa.Column("from_version", sa.Integer),  # None: the alias was not set before
+    sa.Column("to_version", sa.Integer, nullable=False),
+    sa.Column("time", sa.Float, nullable=False),  # epoch seconds
+    sa.Column("action", sa.String(20), nullable=False),  # "add", "promote" or "rollback"
+    sa.Index("ix_alias_history_name_alias", "name", "alias", "id"),
+)
