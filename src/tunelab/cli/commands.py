@@ -272,6 +272,12 @@ def _cmd_feedback(args) -> int:
     return cli_feedback.main(args)
 
 
+def _cmd_registry(args) -> int:
+    from tunelab.cli import registry as cli_registry
+
+    return cli_registry.main(args)
+
+
 def _cmd_explain(args) -> int:
     from tunelab.cli import explain as cli_explain
 
@@ -298,6 +304,7 @@ COMMANDS = {
     "serve": _cmd_serve,
     "monitor": _cmd_monitor,
     "feedback": _cmd_feedback,
+    "registry": _cmd_registry,
 }
 
 
