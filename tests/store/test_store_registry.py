@@ -154,6 +154,32 @@ def test_a_version_records_its_lineage_config_and_results(engine, tmp_path):
     assert get_version(engine, "m", 1)["lineage"] == lineage
 
 
+def test_results_json_is_kept_and_nan_is_stored_as_null(engine, tmp_path):
+    run = make_run(tmp_path, "a")
+    timing = dict.fromkeys(
+        ("train_seconds", "samples_per_s", "tokens_per_s", "eval_seconds", "total_seconds"), 1.0
+    )
+    results = {
+        "schema_version": 1,
+        "test": {"accuracy": 0.75, "loss": float("nan")},
+        "timing": {**timing, "train_samples": 4, "train_tokens": 40},
+        "run": {
+            "model": "base-model",
+            "task": "classification",
+            "method": "full",
+            "output": str(run),
+            "trainable_params": 1,
+            "total_params": 1,
+            "steps": 1,
+            "epochs": 1.0,
+        },
+    }
+    (run / "results.json").write_text(json.dumps(results))  # json writes NaN as NaN
+    v = add_version(engine, "m", run)
+    assert v["results"]["test"] == {"accuracy": 0.75, "loss": None}
+    assert get_version(engine, "m", 1)["results"]["run"]["steps"] == 1
+
+
 def test_versions_of_a_run_that_recorded_none_are_the_installed_ones(engine, tmp_path):
     import tunelab
 

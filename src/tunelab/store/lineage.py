@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import platform
 from pathlib import Path
 from typing import Any
@@ -194,6 +195,18 @@ def installed_versions() -> dict[str, str]:
     return out
 
 
+def finite(value: Any) -> Any:
+    """`value` with NaN and infinite floats as None, recursively: PostgreSQL's JSON refuses
+    them, and a run's results can hold a NaN loss."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
 def describe(path: str | Path) -> dict[str, Any]:
     """Everything a new version records: {kind, path, model_dir, run_dir, config, results,
     lineage}. FolderError (or the OutputFileError of a broken results.json) on bad input."""
@@ -220,8 +233,8 @@ def describe(path: str | Path) -> dict[str, Any]:
         "path": str(folder),
         "model_dir": model_dir,
         "run_dir": run_dir,
-        "config": config,
-        "results": read_results(run_dir),
+        "config": finite(config),
+        "results": finite(read_results(run_dir)),
         "lineage": lineage,
     }
 

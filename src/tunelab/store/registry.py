@@ -204,9 +204,8 @@ def add_version(
             "results": description["results"],
             "tags": {},
         }
-        conn.execute(
-            model_versions.insert().values(**row)
-        )  # unique (name, version): a race retries
+        # unique (name, version): a concurrent add of the same number fails here and retries
+        conn.execute(model_versions.insert().values(**row))
         if alias is not None:
             move_alias(conn, name, alias, number, "add")
         return _get(conn, name, number)
