@@ -272,6 +272,12 @@ def _cmd_feedback(args) -> int:
     return cli_feedback.main(args)
 
 
+def _cmd_retrain(args) -> int:
+    from tunelab.cli import retrain as cli_retrain
+
+    return cli_retrain.main(args)
+
+
 def _cmd_registry(args) -> int:
     from tunelab.cli import registry as cli_registry
 
@@ -305,6 +311,7 @@ COMMANDS = {
     "monitor": _cmd_monitor,
     "feedback": _cmd_feedback,
     "registry": _cmd_registry,
+    "retrain": _cmd_retrain,
 }
 
 

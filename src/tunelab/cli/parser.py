@@ -10,6 +10,7 @@ from tunelab.cli import export as cli_export
 from tunelab.cli import feedback as cli_feedback
 from tunelab.cli import monitor as cli_monitor
 from tunelab.cli import registry as cli_registry
+from tunelab.cli import retrain as cli_retrain
 from tunelab.cli import serve as cli_serve
 from tunelab.config.keys import format_keys
 
@@ -102,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_monitor.add_parser(sub)
     cli_feedback.add_parser(sub)
     cli_registry.add_parser(sub)
+    cli_retrain.add_parser(sub)
     cli_explain.add_parser(sub)
     cli_export.add_parser(sub)
     _generate(sub, fmt)
