@@ -187,12 +187,13 @@ def test_metrics_carry_the_live_drift_and_estimate_gauges(clf, toy_data, tmp_pat
             r = httpx.post(f"{url}/v1/classify", json={"model": "clf", "input": texts[i : i + 20]})
             assert r.status_code == 200
         deadline, found = time.monotonic() + 240, {}
-        while time.monotonic() < deadline and len(found) < 3:
+        while time.monotonic() < deadline and len(found) < 4:
             body = httpx.get(f"{url}/metrics").text
             for name in (
                 "tunelab_drift_mmd_p",
                 "tunelab_estimated_accuracy",
                 "tunelab_log_rows_written",
+                "tunelab_monitor_alerts",
             ):
                 m = re.search(rf'^{name}(?:{{model="clf"}})? (\S+)', body, re.M)
                 if m:
@@ -202,6 +203,8 @@ def test_metrics_carry_the_live_drift_and_estimate_gauges(clf, toy_data, tmp_pat
         "tunelab_drift_mmd_p",
         "tunelab_estimated_accuracy",
         "tunelab_log_rows_written",
+        "tunelab_monitor_alerts",
     }
+    assert found["tunelab_monitor_alerts"] >= 0  # the default rules ran on the window
     assert 0 <= found["tunelab_drift_mmd_p"] <= 1 and 0 <= found["tunelab_estimated_accuracy"] <= 1
     assert found["tunelab_log_rows_written"] >= 50

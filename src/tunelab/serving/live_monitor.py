@@ -37,6 +37,12 @@ class LiveMonitor:
             )
             for name, (text, _) in GAUGES.items()
         }
+        self.alerts = Gauge(
+            "tunelab_monitor_alerts",
+            "alerts the default rules raise on the newest logged window",
+            ["model"],
+            registry=metrics.registry,
+        )
         self._references: dict[str, object] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="live-monitor", daemon=True)
