@@ -55,15 +55,16 @@ class LiveMonitor:
         self._thread.join(10)
 
     def _reference(self, served):
-        if served.name not in self._references:
+        # by folder: a followed alias (alias_watch.py) swaps in a version with its own run
+        if served.path not in self._references:
             from tunelab.monitor.reference import load_reference
 
             try:
-                self._references[served.name] = load_reference(served.path)
+                self._references[served.path] = load_reference(served.path)
             except Exception as exc:  # no run to compare against: no gauges for this model
                 log.info("no drift gauges for %s: %s", served.name, exc)
-                self._references[served.name] = None
-        return self._references[served.name]
+                self._references[served.path] = None
+        return self._references[served.path]
 
     def check(self) -> None:
         """One round: each model's newest window -> its gauges."""

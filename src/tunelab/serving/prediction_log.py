@@ -190,16 +190,19 @@ class ServedLog:
 
     def _tokenizer(self, served):
         # a private copy: the engines' threads call the shared one with other truncation
-        # settings, and a Rust tokenizer refuses concurrent reconfiguration
-        tok = self._tokenizers.get(served.name)
+        # settings, and a Rust tokenizer refuses concurrent reconfiguration. By folder, not
+        # name: a followed alias swaps another version in under the same name
+        tok = self._tokenizers.get(served.path)
         if tok is None:
-            tok = self._tokenizers[served.name] = copy.deepcopy(served.tokenizer)
+            tok = self._tokenizers[served.path] = copy.deepcopy(served.tokenizer)
         return tok
 
     def _version(self, served) -> str:
-        v = self._versions.get(served.name)
+        """The fingerprint of the folder that answered (by folder: after an alias swap the
+        same name logs the new version's, while late rows of the old one keep theirs)."""
+        v = self._versions.get(served.path)
         if v is None:
-            v = self._versions[served.name] = model_version(served.path)
+            v = self._versions[served.path] = model_version(served.path)
         return v
 
     def _rows(self, item: dict) -> list[dict]:
