@@ -14,6 +14,8 @@ EXAMPLES = """examples:
   TUNELAB_API_KEYS=k1,k2 tunelab serve runs/sst2 --host 0.0.0.0
   tunelab serve runs/sst2 --db postgresql://user:pw@db/tunelab --log-text none  # a team's log
   tunelab serve runs/sst2 --no-log                         # no prediction log
+  tunelab serve champion@sst2 --db postgresql://user:pw@db/tunelab   # follows the registry alias
+  tunelab serve sst2@3 clf=challenger@sst2                 # a pinned version; another alias
 
 then, e.g.:
   curl -s localhost:8000/v1/classify -H 'content-type: application/json' \\
@@ -22,8 +24,10 @@ then, e.g.:
   print(c.chat.completions.create(model='smollm2-135m-instruct',
         messages=[{'role': 'user', 'content': 'Hi'}]).choices[0].message.content)"
 MODEL is NAME=PATH or a bare reference (alias, model/run/export folder; named after its
-folder). Every served input is logged to the database (--db, default sqlite:///tunelab.db
-here) for `tunelab monitor`. Docs: docs/serving.md, docs/monitoring.md."""
+folder), or a model registry reference in the --db database (champion@NAME, NAME@VERSION;
+named NAME): an alias is followed, a promotion or rollback is swapped in without a restart.
+Every served input is logged to the database (--db, default sqlite:///tunelab.db here) for
+`tunelab monitor`. Docs: docs/serving.md, docs/registry.md, docs/monitoring.md."""
 
 
 def add_parser(sub) -> None:
@@ -33,7 +37,12 @@ def add_parser(sub) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    s.add_argument("models", nargs="+", metavar="MODEL", help="NAME=PATH or a model reference")
+    s.add_argument(
+        "models",
+        nargs="+",
+        metavar="MODEL",
+        help="NAME=PATH, a model reference, or a registry reference (champion@NAME, NAME@3)",
+    )
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     s.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     s.add_argument(
@@ -79,8 +88,8 @@ def add_parser(sub) -> None:
     s.add_argument(
         "--db",
         metavar="URL",
-        help="the prediction log's database (default: $TUNELAB_DB, else sqlite:///tunelab.db "
-        "in the working directory; postgresql://... for a team)",
+        help="the prediction log's and model registry's database (default: $TUNELAB_DB, else "
+        "sqlite:///tunelab.db in the working directory; postgresql://... for a team)",
     )
     s.add_argument("--no-log", action="store_true", help="do not log predictions")
     s.add_argument(
@@ -90,6 +99,14 @@ def add_parser(sub) -> None:
         metavar="S",
         help="recompute /metrics' drift and estimate gauges from the log every S seconds "
         "(default 60; 0: off)",
+    )
+    s.add_argument(
+        "--reload-every-s",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="read a served registry alias (champion@NAME) every S seconds and swap in the "
+        "version it moved to, without a restart (default 5; 0: off)",
     )
     s.add_argument(
         "--log-text",
@@ -114,6 +131,8 @@ def _check_args(args) -> None:
             raise ConfigError(
                 f"--{flag.replace('_', '-')}", "must be > 0", getattr(args, flag), has_value=True
             )
+    if args.reload_every_s < 0:
+        raise ConfigError("--reload-every-s", "must be >= 0", args.reload_every_s, has_value=True)
     if args.workers is not None and args.workers < 1:
         raise ConfigError("--workers", "must be >= 1", args.workers, has_value=True)
     if not 0 < args.port < 65536:
@@ -169,13 +188,15 @@ def main(args) -> int:
 
     from tunelab.serving import Registry
     from tunelab.serving.app import Settings, create_app
+    from tunelab.store.db import database_url, open_db, shown_url
 
-    registry = Registry(args.models)
-    registry.check()  # fast: bad paths and pickle weights fail before any weights load
+    # registry references (champion@NAME) resolve in the same database the log goes to
+    registry = Registry(args.models, db=database_url(args.db))
+    # fast: bad paths, registry references that do not resolve and pickle weights fail
+    # (one line, exit 2) before any weights load
+    registry.check()
     db = None
     if not args.no_log:
-        from tunelab.store.db import database_url, open_db, shown_url
-
         db = database_url(args.db)
         open_db(db).dispose()  # StoreError (one line, exit 2) before any weights load
         print(f"logging predictions to {shown_url(db)} (--no-log: off)", file=sys.stderr)
@@ -195,9 +216,11 @@ def main(args) -> int:
         db=db,
         log_text=args.log_text,
         monitor_every_s=args.monitor_every_s,
+        reload_every_s=args.reload_every_s,
     )
     for m in registry.models.values():
-        print(f"  {m.name:20s} {m.task:22s} {m.path}", file=sys.stderr)
+        source = f" ({m.reference}: version {m.version})" if m.reference else ""
+        print(f"  {m.name:20s} {m.task:22s} {m.path}{source}", file=sys.stderr)
     uvicorn.run(
         create_app(registry, settings), host=args.host, port=args.port, log_level=args.log_level
     )

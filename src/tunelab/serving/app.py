@@ -4,6 +4,8 @@ Routes: /health (process up), /ready (models loaded, engines running), /metrics
 (Prometheus), /v1/models, /v1/chat/completions, /v1/completions (OpenAI-compatible, SSE
 streaming), /v1/classify and /v1/entities; /docs and /openapi.json come with FastAPI.
 /v1/* needs `Authorization: Bearer KEY` when keys are set. Every error is OpenAI-shaped JSON.
+A model served from a registry alias (`champion@sst2`) follows it: alias_watch.py swaps each
+new version in while the server answers.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tunelab.serving.auth import authorized
+from tunelab.serving.inflight import InFlight
 from tunelab.serving.limits import ApiError, BodyLimit, error_response, install_error_handlers
 from tunelab.serving.metrics import Metrics
 
@@ -45,6 +48,9 @@ class Settings:
     log_text: str = "scrubbed"  # none | scrubbed (PII replaced, as `tunelab data`) | raw
     # how often /metrics' drift and estimate gauges are recomputed from the log, seconds
     monitor_every_s: float = 60.0
+    # how often a served registry alias (champion@NAME) is read for a promotion or a
+    # rollback to swap in (alias_watch.py), seconds; 0: never (served as it was at start)
+    reload_every_s: float = 5.0
 
 
 PATHS = {"/health", "/ready", "/metrics", "/v1/models", "/v1/chat/completions"}
@@ -52,11 +58,13 @@ PATHS |= {"/v1/completions", "/v1/classify", "/v1/entities", "/v1/answer"}
 
 
 class Gate:
-    """ASGI middleware: API key check on /v1/*, request counts and latency per path, and an
-    id per /v1 request (the X-Request-Id header; the prediction log's row id)."""
+    """ASGI middleware: API key check on /v1/*, request counts and latency per path, an id
+    per /v1 request (the X-Request-Id header; the prediction log's row id), and the request's
+    engine leases, released once its reply is sent to the last byte (inflight.py)."""
 
-    def __init__(self, app, settings: Settings, metrics: Metrics):
+    def __init__(self, app, settings: Settings, metrics: Metrics, inflight: InFlight):
         self.app, self.settings, self.metrics = app, settings, metrics
+        self.inflight = inflight
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -76,6 +84,7 @@ class Gate:
                     message = {**message, "headers": headers}
             await send(message)
 
+        leases = self.inflight.begin()
         try:
             header = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
             if scope["path"].startswith("/v1/") and not authorized(header, self.settings.api_keys):
@@ -83,49 +92,56 @@ class Gate:
                 return await reply(scope, receive, sending)
             await self.app(scope, receive, sending)
         finally:
+            self.inflight.end(leases)
             path = scope["path"] if scope["path"] in PATHS else "other"
             self.metrics.requests.labels(path, str(status[0])).inc()
             self.metrics.latency.labels(path).observe(time.perf_counter() - start)
 
 
 def _engines(registry, settings: Settings, metrics: Metrics) -> dict:
-    """One engine per model group: a decoding loop for decoder-only LMs, a batcher otherwise
-    (classifiers, taggers, and encoder-decoders running `model.generate` per batch)."""
+    """One engine per model group (models sharing one base share its engine)."""
+    return {
+        group: _engine(group, members, settings, metrics)
+        for group, members in registry.groups().items()
+    }
+
+
+def _engine(group: str, members: list, settings: Settings, metrics: Metrics):
+    """The started engine of one model group: a decoding loop for decoder-only LMs, a batcher
+    otherwise (classifiers, taggers, and encoder-decoders running `model.generate` per batch).
+    Also what a swapped-in registry version gets (alias_watch.py), so it runs as at start."""
     from tunelab.serving.batcher import DynamicBatcher, default_workers
     from tunelab.serving.engine import GenerationEngine
 
     hold = Path(settings.hold_file).exists if settings.hold_file else None
-    engines = {}
-    for group, members in registry.groups().items():
-        head = members[0]
-        observe = metrics.batch_size.labels(group, head.kind).observe
-        common = {"max_batch_size": settings.max_batch_size, "max_wait_ms": settings.max_wait_ms}
-        if head.decoder_only:
-            engine = GenerationEngine(
-                head.model,
-                head.tokenizer,
-                max_queue=settings.max_queue,
-                multi_adapter=any(m.adapter for m in members),  # LoRAs sharing a base
-                on_step=observe,
-                name=group,
-                hold=hold,
-                **common,
-            )
-        else:
-            on_gpu = next(head.trained.model.parameters()).device.type != "cpu"
-            engine = DynamicBatcher(
-                _runner(head, settings.micro_batch, embed=settings.db is not None),
-                max_queue=settings.max_queue * 8,
-                on_batch=observe,
-                name=group,
-                workers=settings.workers or default_workers(on_gpu),
-                hold=hold,
-                **common,
-            )
-        engine.start()
-        metrics.queued.labels(group).set_function(engine.waiting)
-        engines[group] = engine
-    return engines
+    head = members[0]
+    observe = metrics.batch_size.labels(group, head.kind).observe
+    common = {"max_batch_size": settings.max_batch_size, "max_wait_ms": settings.max_wait_ms}
+    if head.decoder_only:
+        engine = GenerationEngine(
+            head.model,
+            head.tokenizer,
+            max_queue=settings.max_queue,
+            multi_adapter=any(m.adapter for m in members),  # LoRAs sharing a base
+            on_step=observe,
+            name=group,
+            hold=hold,
+            **common,
+        )
+    else:
+        on_gpu = next(head.trained.model.parameters()).device.type != "cpu"
+        engine = DynamicBatcher(
+            _runner(head, settings.micro_batch, embed=settings.db is not None),
+            max_queue=settings.max_queue * 8,
+            on_batch=observe,
+            name=group,
+            workers=settings.workers or default_workers(on_gpu),
+            hold=hold,
+            **common,
+        )
+    engine.start()
+    metrics.queued.labels(group).set_function(engine.waiting)
+    return engine
 
 
 def _runner(served, micro_batch: int | None, embed: bool = False):
@@ -165,6 +181,7 @@ def create_app(registry, settings: Settings | None = None):
 
     settings = settings or Settings()
     metrics = Metrics()
+    inflight = InFlight()
     state = {"engines": {}, "ready": False}
 
     @asynccontextmanager
@@ -183,10 +200,23 @@ def create_app(registry, settings: Settings | None = None):
                 )
                 app.state.live.start()
         state["engines"] = _engines(registry, settings, metrics)
+        if registry.references and settings.reload_every_s > 0:
+            from tunelab.serving.alias_watch import AliasWatcher
+
+            app.state.watch = AliasWatcher(
+                registry,
+                state["engines"],
+                lambda served: _engine(served.group, [served], settings, metrics),
+                inflight,
+                settings.reload_every_s,
+            )
+            app.state.watch.start()
         state["ready"] = True
         metrics.ready.set(1)
         yield
         state["ready"] = False
+        if app.state.watch is not None:  # first: no swap may start a new engine meanwhile
+            await app.state.watch.close()
         for engine in state["engines"].values():
             result = engine.close()
             if asyncio.iscoroutine(result):
@@ -203,10 +233,10 @@ def create_app(registry, settings: Settings | None = None):
     )
     app.state.registry, app.state.settings, app.state.metrics = registry, settings, metrics
     app.state.engines = state["engines"]
-    app.state.log = app.state.live = None
+    app.state.log = app.state.live = app.state.watch = None
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_kb * 1024)
-    app.add_middleware(Gate, settings=settings, metrics=metrics)
+    app.add_middleware(Gate, settings=settings, metrics=metrics, inflight=inflight)
 
     def model_for(name: str, kind: str):
         if not state["ready"]:
@@ -235,7 +265,9 @@ def create_app(registry, settings: Settings | None = None):
                 "wrong_endpoint",
                 "model",
             )
-        return served, state["engines"][served.group]
+        engine = state["engines"][served.group]
+        inflight.hold(engine)  # released by the Gate once the reply is sent (inflight.py)
+        return served, engine
 
     @app.get("/health", tags=["ops"])
     async def health():
@@ -261,6 +293,9 @@ def create_app(registry, settings: Settings | None = None):
                 "created": m.created,
                 "owned_by": "tunelab",
                 "task": m.task,
+                # the registered version answering now (a followed alias moves it), or null
+                "version": m.version,
+                "reference": m.reference,
             }
             for m in registry.models.values()
         ]

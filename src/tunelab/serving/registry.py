@@ -1,7 +1,9 @@
 """The models a server answers for, by the name requests give in their `model` field.
 
 MODEL arguments are `name=path` or a bare reference (packaged alias, model folder, run
-folder, export folder); a bare one is named after its folder (`runs/sst2` -> `sst2`).
+folder, export folder); a bare one is named after its folder (`runs/sst2` -> `sst2`). A model
+registry reference (`champion@sst2`, `sst2@3`; references.py) is resolved through the
+registry database to its version's folder and named after the registry name (`sst2`).
 
 LoRA adapters of causal LMs that name the same base share one copy of it: the base loads
 once, each adapter is attached with peft under its own name, and the engine runs rows of
@@ -23,6 +25,7 @@ from pathlib import Path
 
 from tunelab.config.model_meta import ModelMeta
 from tunelab.errors import ModelSourceError, TunelabError
+from tunelab.serving.references import Target, is_reference, registry_name
 from tunelab.tasks import Task, all_tasks, get_task
 
 # the route families this server has (Task.serve_kind): a task declaring another is refused
@@ -42,6 +45,8 @@ class ServedModel:
     adapter: str | None = None  # peft adapter name on a shared base; None: the base itself
     meta: ModelMeta = field(default_factory=ModelMeta)  # tunelab.json (defaults: none)
     created: int = field(default_factory=lambda: int(time.time()))
+    reference: str | None = None  # the model registry reference it came from (champion@sst2)
+    version: int | None = None  # the registered version it is (None: not from the registry)
 
     @property
     def spec(self) -> Task:
@@ -65,7 +70,10 @@ class ServedModel:
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
-    """`name=path` or a bare path/alias -> (name, reference)."""
+    """`name=path` or a bare path/alias -> (name, reference); a bare registry reference is
+    named after its registry name (`champion@sst2` -> `sst2`)."""
+    if is_reference(spec):
+        return registry_name(spec), spec
     if "=" in spec and not Path(spec).exists():
         name, ref = spec.split("=", 1)
         if not name or not ref:
@@ -144,10 +152,17 @@ def _shareable_lora(ref: str) -> str | None:
 
 
 class Registry:
-    """Loaded models by name. `load()` reads the weights (slow); /ready turns 200 after it."""
+    """Loaded models by name. `load()` reads the weights (slow); /ready turns 200 after it.
 
-    def __init__(self, specs: list[str]):
+    `db` is the model registry's database URL (default: $TUNELAB_DB, else tunelab.db here),
+    read only when a MODEL is a registry reference."""
+
+    def __init__(self, specs: list[str], db: str | None = None):
         self.specs = [parse_spec(s) for s in specs]
+        self.db = db
+        # served name -> the registry reference it follows; name -> where it points (check())
+        self.references = {name: ref for name, ref in self.specs if is_reference(ref)}
+        self.targets: dict[str, Target] = {}
         names = [n for n, _ in self.specs]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -157,28 +172,54 @@ class Registry:
         self.models: dict[str, ServedModel] = {}
 
     def check(self) -> None:
-        """Fast checks before any weights load: references resolve, weights are safetensors."""
+        """Fast checks before any weights load: registry references resolve (RegistryError,
+        StoreError), references resolve, weights are safetensors."""
         from tunelab.models.sources import resolve_model
 
-        for _, ref in self.specs:
+        self._resolve_references()
+        for _, ref in self.sources():
             check_safetensors(ref)
             resolve_model(ref, convert_gguf=False)
+
+    def _resolve_references(self) -> None:
+        """Where each registry reference points, read once from the registry database."""
+        pending = {n: r for n, r in self.references.items() if n not in self.targets}
+        if not pending:
+            return
+        from tunelab.serving.references import resolve
+        from tunelab.store.db import database_url, open_db
+
+        engine = open_db(database_url(self.db))
+        try:
+            for name, ref in pending.items():
+                self.targets[name] = resolve(engine, ref)
+        finally:
+            engine.dispose()
+
+    def sources(self) -> list[tuple[str, str]]:
+        """(name, what to load) per MODEL: a registry reference's version folder, else the
+        reference as given (call check() first: it resolves the registry references)."""
+        return [(n, self.targets[n].path if n in self.references else r) for n, r in self.specs]
 
     def load(self) -> None:
         from tunelab.models.sources import resolve_model
 
         self.check()
-        lora = {name: _shareable_lora(ref) for name, ref in self.specs}
+        specs = self.sources()
+        # a followed registry model loads on its own (no shared LoRA base): swapping in its
+        # next version (alias_watch.py) must not touch another served model's weights
+        lora = {n: None if n in self.references else _shareable_lora(r) for n, r in specs}
         bases: dict[str, ServedModel] = {}  # resolved base path -> the served model holding it
-        for name, ref in self.specs:  # plain models first: they may be the adapters' base
+        for name, ref in specs:  # plain models first: they may be the adapters' base
             if lora[name]:
                 continue
             with _loading(name, ref):
                 served = self._load_one(name, ref)
+            self._mark(served)
             self.models[name] = served
-            if served.decoder_only:
+            if served.decoder_only and name not in self.references:
                 bases.setdefault(resolve_model(ref).path, served)
-        for name, ref in self.specs:
+        for name, ref in specs:
             if lora[name]:
                 with _loading(name, ref):
                     self.models[name] = self._attach(name, ref, lora[name], bases)
@@ -188,6 +229,22 @@ class Registry:
                 only = members[0]
                 only.model, only.adapter = only.model.merge_and_unload(), None
                 only.model.eval()
+
+    def load_version(self, name: str, target: Target) -> ServedModel:
+        """A registered version loaded to serve as `name` beside the served models (nothing
+        shared with them; the caller swaps it in). Runs in a background thread while the
+        server keeps answering; ModelSourceError (one line) when it cannot be loaded."""
+        with _loading(name, target.path):
+            check_safetensors(target.path)
+            served = self._load_one(name, target.path)
+        served.reference, served.version = self.references.get(name), target.version
+        return served
+
+    def _mark(self, served: ServedModel) -> None:
+        """Note on a served model the registry reference and version it came from."""
+        if served.name in self.targets:
+            served.reference = self.references[served.name]
+            served.version = self.targets[served.name].version
 
     def _load_one(self, name: str, ref: str) -> ServedModel:
         task = _task_of(ref)
