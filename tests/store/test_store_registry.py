@@ -302,13 +302,6 @@ def test_concurrent_adds_get_distinct_version_numbers(engine, tmp_path):
     assert [v["version"] for v in list_versions(engine, "m")] == [1, 2, 3, 4]
 
 
-def test_folder_version_is_what_serving_logs():
-    from tunelab.serving.prediction_log import model_version
-
-    here = Path(__file__).parent
-    assert folder_version(here) == model_version(str(here))
-
-
 def test_the_migration_matches_the_tables_and_downgrades(db_url):
     from alembic import command
     from alembic.autogenerate import compare_metadata

@@ -17,7 +17,6 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from pathlib import Path
 
 log = logging.getLogger("tunelab.serving")
 
@@ -35,20 +34,12 @@ def row_ids(request_id: str, n: int) -> list[str]:
 
 
 def model_version(path: str) -> str:
-    """A short fingerprint of the served folder (file names, sizes, mtimes; tunelab.json's
-    bytes): a retrained model under the same name logs a different version."""
-    h = hashlib.sha256()
-    folder = Path(path)
-    if folder.is_dir():
-        for f in sorted(p for p in folder.rglob("*") if p.is_file()):
-            st = f.stat()
-            h.update(f"{f.relative_to(folder)}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
-        meta = folder / "tunelab.json"
-        if meta.is_file():
-            h.update(meta.read_bytes())
-    else:
-        h.update(str(path).encode())
-    return h.hexdigest()[:12]
+    """A short fingerprint of the served folder (store.lineage.folder_version, the one the
+    registry records as a version's `served_version`): a retrained model under the same name
+    logs a different version."""
+    from tunelab.store.lineage import folder_version
+
+    return folder_version(path)
 
 
 def input_hash(text: str, pair: str | None = None) -> str:

@@ -34,10 +34,9 @@ class FolderError(TunelabError):
 def folder_version(path: str | Path) -> str:
     """A short fingerprint of a folder (file names, sizes, mtimes; tunelab.json's bytes).
 
-    The same as serving/prediction_log.model_version (store sits below serving, so it cannot
-    import it; a test holds the two equal): the `version` the prediction log records for
-    rows served from this folder, so a logged row can be traced back to its registered
-    version."""
+    serving/prediction_log.model_version calls this: it is the `version` the prediction log
+    records for rows served from this folder, so a logged row can be traced back to its
+    registered version."""
     h = hashlib.sha256()
     folder = Path(path)
     if folder.is_dir():
