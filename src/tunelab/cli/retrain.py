@@ -16,7 +16,7 @@ EXAMPLES = """examples:
 
 retrain.yaml: run-config overrides for the challenger, plus a retrain: section
   train: {epochs: 2, lr: 2.0e-5}
-  retrain: {heldout: 0.3, replay_ratio: 0.3, margin: 0.01, golden: [golden.jsonl]}
+  retrain: {heldout: 0.3, replay_ratio: 0.3, margin: 0.02, golden: [golden.jsonl]}
 The gate: better on the held-out new data (the paired-bootstrap interval of challenger -
 champion above 0) and not worse than `margin` on the champion's test set and golden sets.
 A killed retrain continues when run again. Exit codes: 0 promoted, 4 not promoted

@@ -285,11 +285,18 @@ def gate(evals: dict, margin: float) -> dict:
         ok = ev["low"] is not None and ev["low"] >= -margin
         checks.append({"set": key, "rule": f"interval's lower end >= -{margin:g}", "passed": ok})
         if not ok:
-            reasons.append(
+            why = (
                 f"worse on {key} beyond the margin {margin:g}: {ev['metric']} "
                 f"{ev['champion']:.4f} -> {ev['challenger']:.4f}, interval "
                 f"[{ev['low']:.4f}, {ev['high']:.4f}]"
             )
+            if ev["low"] is not None and (ev["high"] - ev["low"]) / 2 > margin:
+                why += (
+                    f" (that interval is +-{(ev['high'] - ev['low']) / 2:.4f} wide on "
+                    f"{ev['rows']} rows: a margin below its half-width fails even an unchanged "
+                    "model; raise retrain.margin or use a larger test set)"
+                )
+            reasons.append(why)
     return {"passed": not reasons, "reasons": reasons, "checks": checks}
 
 
