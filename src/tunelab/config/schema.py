@@ -97,6 +97,22 @@ class TrainConfig(_Strict):
         "train (stratified); None: off. Not with data.validation",
     )
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
+    trackers: list[Literal["tensorboard", "mlflow", "wandb"]] = Field(
+        default_factory=lambda: ["tensorboard"],
+        description="where logged steps, the config and final results go besides metrics.jsonl; "
+        "mlflow and wandb are extras (pip install 'tunelab[mlflow]')",
+    )
+    mlflow_uri: str | None = Field(
+        None,
+        description="MLflow tracking URI; None: MLFLOW_TRACKING_URI, else sqlite:///<output>/mlflow.db",
+    )
+    mlflow_experiment: str = Field("tunelab", min_length=1, description="MLflow experiment name")
+    wandb_project: str = Field("tunelab", min_length=1, description="W&B project name")
+    wandb_mode: Literal["offline", "online"] | None = Field(
+        None,
+        description="None: WANDB_MODE, else offline (files under <output>/wandb/, "
+        "upload later with `wandb sync`)",
+    )
 
 
 class EvalConfig(_Strict):

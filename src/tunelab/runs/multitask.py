@@ -33,6 +33,7 @@ from tunelab.training.loop import LoopSettings, train_loop
 from tunelab.training.procedures import ProcedureContext, build_procedure
 from tunelab.training.procedures import multitask as mt
 from tunelab.training.rundir import prepare_run_dir
+from tunelab.training.trackers import Trackers
 
 MEAN_METRIC = "mean_primary"  # mean over tasks of each task's primary validation metric
 
@@ -115,105 +116,113 @@ def run_multitask(
         run_dir / "config.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
     )
 
-    set_seed(cfg.train.seed)
-    models = {n: tasks[n].load_model(source, data[n], tcfgs[n], tokenizer) for n in names}
-    anchor = mt.share_encoder(models)
-    method = get_method(cfg.method.name)
-    heads = {n: tasks[n].head_modules(models[n]) for n in names}
-    mt.apply_method(models, anchor, method, cfg.method, {e.name: e.task for e in entries}, heads)
-    model = mt.MultitaskModel(models)
-    trainable, total = count_parameters(model)
-    print(
-        f"multitask ({', '.join(names)}; shared encoder) / {cfg.method.name}: training "
-        f"{trainable:,} of {total:,} parameters ({trainable / total:.2%})"
-    )
-    pad_id = tokenizer.pad_token_id
-    scores_of = {n: scorer(tasks[n].name) for n in names}
+    # MLflow/W&B runs get the resolved config now, each logged step, then the final results
+    with Trackers(cfg, run_dir, resume=resume) as trackers:
+        set_seed(cfg.train.seed)
+        models = {n: tasks[n].load_model(source, data[n], tcfgs[n], tokenizer) for n in names}
+        anchor = mt.share_encoder(models)
+        method = get_method(cfg.method.name)
+        heads = {n: tasks[n].head_modules(models[n]) for n in names}
+        mt.apply_method(
+            models, anchor, method, cfg.method, {e.name: e.task for e in entries}, heads
+        )
+        model = mt.MultitaskModel(models)
+        trainable, total = count_parameters(model)
+        print(
+            f"multitask ({', '.join(names)}; shared encoder) / {cfg.method.name}: training "
+            f"{trainable:,} of {total:,} parameters ({trainable / total:.2%})"
+        )
+        pad_id = tokenizer.pad_token_id
+        scores_of = {n: scorer(tasks[n].name) for n in names}
 
-    def score(m, n: str, split: str) -> dict:
-        return scores_of[n](
-            m.tasks[n],
-            feats[n][split],
-            data[n].labels,
-            cfg.eval.batch_size,
-            pad_id,
-            split=data[n].splits[split],
+        def score(m, n: str, split: str) -> dict:
+            return scores_of[n](
+                m.tasks[n],
+                feats[n][split],
+                data[n].labels,
+                cfg.eval.batch_size,
+                pad_id,
+                split=data[n].splits[split],
+            )
+
+        def evaluate(m) -> dict:
+            out: dict[str, float] = {}
+            primary, losses = [], []
+            for n in names:
+                s = score(m, n, "validation")
+                out.update(_numeric(s, n))
+                primary.append(s[tasks[n].default_metric])
+                if "loss" in s:
+                    losses.append(s["loss"])
+            out[MEAN_METRIC] = sum(primary) / len(primary)
+            if losses:
+                out["loss"] = sum(losses) / len(losses)
+            return out
+
+        procedure = build_procedure(
+            ProcedureContext(cfg, tasks, data, train_feats, tokenizer, model)
+        )
+        es = cfg.train.early_stopping
+        settings = LoopSettings(
+            lr=cfg.train.lr,
+            epochs=cfg.train.epochs or 1.0,
+            metric=es.metric,
+            mode=es.mode,
+            pad_id=pad_id,
+            collate=mt.multitask_collate,
+            procedure=procedure,
+            batch_order=mt.make_batch_order(
+                train_feats, cfg.procedure.sampling, cfg.procedure.temperature
+            ),
+            on_eval=on_eval,
+            trackers=trackers,
+        )
+        loop = train_loop(
+            model, train_feats, cfg.train, settings, run_dir, _no_task_loss, evaluate, resume=resume
         )
 
-    def evaluate(m) -> dict:
-        out: dict[str, float] = {}
-        primary, losses = [], []
-        for n in names:
-            s = score(m, n, "validation")
-            out.update(_numeric(s, n))
-            primary.append(s[tasks[n].default_metric])
-            if "loss" in s:
-                losses.append(s["loss"])
-        out[MEAN_METRIC] = sum(primary) / len(primary)
-        if losses:
-            out["loss"] = sum(losses) / len(losses)
-        return out
+        t0 = time.perf_counter()
+        results: dict[str, Any] = {"tasks": {}}
+        for split in ("validation", "test"):
+            flat, primary = {}, []
+            for n in names:
+                if split in feats[n]:
+                    s = score(model, n, split)
+                    results["tasks"].setdefault(
+                        n, {"task": tasks[n].name, "metric": tasks[n].default_metric}
+                    )[split] = s
+                    flat.update(_numeric(s, n))
+                    primary.append(s[tasks[n].default_metric])
+            if flat:
+                if len(primary) == len(names):
+                    flat[MEAN_METRIC] = sum(primary) / len(primary)
+                results[split] = flat
+        eval_seconds = time.perf_counter() - t0
 
-    procedure = build_procedure(ProcedureContext(cfg, tasks, data, train_feats, tokenizer, model))
-    es = cfg.train.early_stopping
-    settings = LoopSettings(
-        lr=cfg.train.lr,
-        epochs=cfg.train.epochs or 1.0,
-        metric=es.metric,
-        mode=es.mode,
-        pad_id=pad_id,
-        collate=mt.multitask_collate,
-        procedure=procedure,
-        batch_order=mt.make_batch_order(
-            train_feats, cfg.procedure.sampling, cfg.procedure.temperature
-        ),
-        on_eval=on_eval,
-    )
-    loop = train_loop(
-        model, train_feats, cfg.train, settings, run_dir, _no_task_loss, evaluate, resume=resume
-    )
-
-    t0 = time.perf_counter()
-    results: dict[str, Any] = {"tasks": {}}
-    for split in ("validation", "test"):
-        flat, primary = {}, []
-        for n in names:
-            if split in feats[n]:
-                s = score(model, n, split)
-                results["tasks"].setdefault(
-                    n, {"task": tasks[n].name, "metric": tasks[n].default_metric}
-                )[split] = s
-                flat.update(_numeric(s, n))
-                primary.append(s[tasks[n].default_metric])
-        if flat:
-            if len(primary) == len(names):
-                flat[MEAN_METRIC] = sum(primary) / len(primary)
-            results[split] = flat
-    eval_seconds = time.perf_counter() - t0
-
-    _save_models(run_dir, model, anchor, tokenizer, cfg, tcfgs, data)
-    info = run_info(
-        cfg,
-        loop,
-        task="multitask",
-        procedure=procedure,
-        trainable=trainable,
-        total=total,
-        rows={n: {s: len(x) for s, x in data[n].splits.items()} for n in names},
-        labels={n: data[n].labels.names for n in names},
-        models={n: str(run_dir / "model" / n) for n in names},
-        defaults_chosen=chosen,
-    )
-    result = build_result(
-        {s: results[s] for s in ("validation", "test") if s in results},
-        timing=run_timing(loop, eval_seconds=eval_seconds, started=t_start),
-        run=info,
-        tasks=results["tasks"],
-    )
-    written = write_run_result(run_dir, result)
-    title = f"tunelab run: {cfg.model} / {cfg.method.name} / multitask ({', '.join(names)})"
-    write_report(run_dir, written, read_metrics(run_dir), title=title)
-    return written
+        _save_models(run_dir, model, anchor, tokenizer, cfg, tcfgs, data)
+        info = run_info(
+            cfg,
+            loop,
+            task="multitask",
+            procedure=procedure,
+            trainable=trainable,
+            total=total,
+            rows={n: {s: len(x) for s, x in data[n].splits.items()} for n in names},
+            labels={n: data[n].labels.names for n in names},
+            models={n: str(run_dir / "model" / n) for n in names},
+            defaults_chosen=chosen,
+        )
+        result = build_result(
+            {s: results[s] for s in ("validation", "test") if s in results},
+            timing=run_timing(loop, eval_seconds=eval_seconds, started=t_start),
+            run=info,
+            tasks=results["tasks"],
+        )
+        written = write_run_result(run_dir, result)
+        trackers.finish(written)
+        title = f"tunelab run: {cfg.model} / {cfg.method.name} / multitask ({', '.join(names)})"
+        write_report(run_dir, written, read_metrics(run_dir), title=title)
+        return written
 
 
 def _save_models(run_dir: Path, model, anchor: str, tokenizer, cfg: RunConfig, tcfgs, data) -> None:

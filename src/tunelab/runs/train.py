@@ -30,6 +30,7 @@ from tunelab.training.loggers import read_metrics
 from tunelab.training.loop import LoopSettings, train_loop
 from tunelab.training.procedures import ProcedureContext, build_procedure
 from tunelab.training.rundir import prepare_run_dir
+from tunelab.training.trackers import Trackers, check_trackers
 
 
 def run_training(
@@ -41,6 +42,7 @@ def run_training(
 ) -> dict[str, Any]:
     """Train, evaluate and save one run. `on_eval(step, scores)` is called after every
     validation (hyperparameter search reports and prunes through it)."""
+    check_trackers(cfg.train)  # mlflow/wandb configured but not installed: before any work
     if cfg.procedure.name == "multitask":  # several tasks, a shared encoder: its own wiring
         from tunelab.runs.multitask import run_multitask
 
@@ -75,164 +77,173 @@ def run_training(
     atomic_write_text(
         run_dir / "config.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
     )
-    weights = task.class_weights(
-        getattr(train_split, "y", None), data.labels, data_cfg.train.class_weights
-    )
-    if weights is not None:
+    # MLflow/W&B runs get the resolved config now, each logged step, then the final results
+    with Trackers(cfg, run_dir, resume=resume) as trackers:
+        weights = task.class_weights(
+            getattr(train_split, "y", None), data.labels, data_cfg.train.class_weights
+        )
+        if weights is not None:
+            print(
+                "class weights: "
+                + ", ".join(f"{n}={w:.2f}" for n, w in zip(data.labels.names, weights))
+            )
+
+        set_seed(cfg.train.seed)
+        if getattr(cfg.procedure, "student_layers", None):  # distill: the teacher's first k layers
+            from tunelab.training.procedures.distill_models import load_student
+
+            model = load_student(cfg, data, tokenizer)
+        else:
+            with load_options(**getattr(method, "load_options", lambda c: {})(cfg.method)):
+                model = task.load_model(source, data, cfg, tokenizer)  # qlora: 4-bit
+        head = task.head_modules(model)
+        model = method.apply(model, cfg.method, cfg.task, head=head)
+        trainable, total = count_parameters(model)
         print(
-            "class weights: "
-            + ", ".join(f"{n}={w:.2f}" for n, w in zip(data.labels.names, weights))
+            f"{cfg.method.name}: training {trainable:,} of {total:,} parameters ({trainable / total:.2%})"
         )
+        pad_id = tokenizer.pad_token_id
 
-    set_seed(cfg.train.seed)
-    if getattr(cfg.procedure, "student_layers", None):  # distill: the teacher's first k layers
-        from tunelab.training.procedures.distill_models import load_student
+        score = scorer(cfg.task)
 
-        model = load_student(cfg, data, tokenizer)
-    else:
-        with load_options(**getattr(method, "load_options", lambda c: {})(cfg.method)):
-            model = task.load_model(source, data, cfg, tokenizer)  # qlora: 4-bit
-    head = task.head_modules(model)
-    model = method.apply(model, cfg.method, cfg.task, head=head)
-    trainable, total = count_parameters(model)
-    print(
-        f"{cfg.method.name}: training {trainable:,} of {total:,} parameters ({trainable / total:.2%})"
-    )
-    pad_id = tokenizer.pad_token_id
-
-    score = scorer(cfg.task)
-
-    def evaluate(m) -> dict:
-        return score(
-            m,
-            feats["validation"],
-            data.labels,
-            cfg.eval.batch_size,
-            pad_id,
-            split=data.splits["validation"],
-        )
-
-    base = {}
-    if not resume:  # what fine-tuning starts from, on the same splits
-        from tunelab.evaluation.baselines.base_model import base_scores
-
-        base = base_scores(model, task, feats, data, cfg, tokenizer, score)
-
-    procedure = build_procedure(ProcedureContext(cfg, task, data, feats, tokenizer, model))
-    if forgetting is not None:  # the earlier task's held-out file, on the starting model
-        forgetting.start(model, tokenizer, cfg.data.max_length, score)
-    es = cfg.train.early_stopping
-    settings = LoopSettings(
-        lr=cfg.train.lr,
-        epochs=cfg.train.epochs or 1.0,
-        metric=es.metric,
-        mode=es.mode,
-        pad_id=pad_id,
-        class_weights=None if weights is None else torch.as_tensor(weights),
-        procedure=procedure,
-        on_eval=on_eval,
-        collate=task.collate,
-    )
-    loop = train_loop(
-        model, feats["train"], cfg.train, settings, run_dir, task.loss, evaluate, resume=resume
-    )
-
-    results: dict[str, Any] = {}
-    t0 = time.perf_counter()
-    for name in ("validation", "test"):
-        if name in feats:
-            results[name] = score(
-                model,
-                feats[name],
+        def evaluate(m) -> dict:
+            return score(
+                m,
+                feats["validation"],
                 data.labels,
                 cfg.eval.batch_size,
                 pad_id,
-                split=data.splits[name],
+                split=data.splits["validation"],
             )
-    last = "test" if "test" in feats else "validation"
-    results[last].update(split_samples(model, task, data.splits[last], tokenizer, cfg))
-    eval_seconds = time.perf_counter() - t0
 
-    columns = {"text": cfg.data.text, "text_pair": cfg.data.text_pair, "label": cfg.data.label}
-    meta = ModelMeta(
-        task=cfg.task,
-        labels=data.labels.to_dict() if data.labels else None,
-        max_length=cfg.data.max_length,
-        columns=columns,
-        base_model=cfg.model,
-        method=cfg.method.name,
-        packing=cfg.data.packing,
-        generation=cfg.generation.model_dump(),
-        tunelab_version=cfg.versions["tunelab"],
-    )
-    if task.model_meta is not None:  # the task's own reading settings (columns, windows)
-        meta = meta.updated(**task.model_meta(cfg, meta))
-    _save_model(run_dir, model, tokenizer, method, cfg, meta)
+        base = {}
+        if not resume:  # what fine-tuning starts from, on the same splits
+            from tunelab.evaluation.baselines.base_model import base_scores
 
-    baselines, baseline_seconds = {}, {}
-    if task.baselines is not None:  # the task's own no-training baselines
-        t_base = time.perf_counter()
-        baselines = task.baselines(data, cfg)
-        baseline_seconds = {"all": round(time.perf_counter() - t_base, 3)}
-    elif task.head_kind == "sequence":  # majority, TF-IDF, frozen embeddings
-        from tunelab.evaluation.baselines.run import run_baselines
+            base = base_scores(model, task, feats, data, cfg, tokenizer, score)
 
-        baselines, baseline_seconds = run_baselines(cfg, data, source, tokenizer)
-    elif task.head_kind == "token" and cfg.eval.baselines:  # a lexicon of training entities
-        from tunelab.evaluation.scoring.entities import lexicon_baseline
-
-        evals = {n: s for n, s in data.splits.items() if n in ("validation", "test")}
-        baselines["lexicon"] = lexicon_baseline(data.splits["train"], evals, data.labels)
-    baselines.update(base)
-    timing = run_timing(
-        loop, eval_seconds=eval_seconds, started=t_start, baseline_seconds=baseline_seconds
-    )
-    info = run_info(
-        cfg,
-        loop,
-        task=cfg.task,
-        procedure=procedure,
-        trainable=trainable,
-        total=total,
-        saved_mb=_weights_mb(run_dir / "model"),
-        adapter_mb=_weights_mb(run_dir / "adapter"),
-        rows={name: len(split) for name, split in data.splits.items()},
-        validation_from_train=data.validation_from_train,
-        labels=data.labels.names if data.labels else None,
-        class_weights=None if weights is None else [float(w) for w in weights],
-        defaults_chosen=chosen,
-    )
-    distill = None
-    if cfg.procedure.name == "distill":  # teacher vs student: metric, size, CPU latency
-        from tunelab.evaluation.run_report.distill import distill_report, format_table
-
-        distill = distill_report(
-            procedure.teacher.model,
-            model,
-            teacher_folder=procedure.teacher.folder,
-            student_folder=run_dir / "model",
-            student_scores=results[last],
-            score_teacher=lambda m: score(
-                m, feats[last], data.labels, cfg.eval.batch_size, pad_id, split=data.splits[last]
-            ),
-            features=feats[last],
-            split_name=last,
+        procedure = build_procedure(ProcedureContext(cfg, task, data, feats, tokenizer, model))
+        if forgetting is not None:  # the earlier task's held-out file, on the starting model
+            forgetting.start(model, tokenizer, cfg.data.max_length, score)
+        es = cfg.train.early_stopping
+        settings = LoopSettings(
+            lr=cfg.train.lr,
+            epochs=cfg.train.epochs or 1.0,
             metric=es.metric,
+            mode=es.mode,
             pad_id=pad_id,
+            class_weights=None if weights is None else torch.as_tensor(weights),
+            procedure=procedure,
+            on_eval=on_eval,
             collate=task.collate,
+            trackers=trackers,
         )
-        print(format_table(distill))
-    result = build_result(
-        results,
-        timing=timing,
-        run=info,
-        baselines=baselines,
-        distill=distill,
-        forgetting=None if forgetting is None else forgetting.finish(model),
-    )
-    written = write_run_result(run_dir, result)
-    _write_figures(run_dir, result, written, cfg)
-    return written
+        loop = train_loop(
+            model, feats["train"], cfg.train, settings, run_dir, task.loss, evaluate, resume=resume
+        )
+
+        results: dict[str, Any] = {}
+        t0 = time.perf_counter()
+        for name in ("validation", "test"):
+            if name in feats:
+                results[name] = score(
+                    model,
+                    feats[name],
+                    data.labels,
+                    cfg.eval.batch_size,
+                    pad_id,
+                    split=data.splits[name],
+                )
+        last = "test" if "test" in feats else "validation"
+        results[last].update(split_samples(model, task, data.splits[last], tokenizer, cfg))
+        eval_seconds = time.perf_counter() - t0
+
+        columns = {"text": cfg.data.text, "text_pair": cfg.data.text_pair, "label": cfg.data.label}
+        meta = ModelMeta(
+            task=cfg.task,
+            labels=data.labels.to_dict() if data.labels else None,
+            max_length=cfg.data.max_length,
+            columns=columns,
+            base_model=cfg.model,
+            method=cfg.method.name,
+            packing=cfg.data.packing,
+            generation=cfg.generation.model_dump(),
+            tunelab_version=cfg.versions["tunelab"],
+        )
+        if task.model_meta is not None:  # the task's own reading settings (columns, windows)
+            meta = meta.updated(**task.model_meta(cfg, meta))
+        _save_model(run_dir, model, tokenizer, method, cfg, meta)
+
+        baselines, baseline_seconds = {}, {}
+        if task.baselines is not None:  # the task's own no-training baselines
+            t_base = time.perf_counter()
+            baselines = task.baselines(data, cfg)
+            baseline_seconds = {"all": round(time.perf_counter() - t_base, 3)}
+        elif task.head_kind == "sequence":  # majority, TF-IDF, frozen embeddings
+            from tunelab.evaluation.baselines.run import run_baselines
+
+            baselines, baseline_seconds = run_baselines(cfg, data, source, tokenizer)
+        elif task.head_kind == "token" and cfg.eval.baselines:  # a lexicon of training entities
+            from tunelab.evaluation.scoring.entities import lexicon_baseline
+
+            evals = {n: s for n, s in data.splits.items() if n in ("validation", "test")}
+            baselines["lexicon"] = lexicon_baseline(data.splits["train"], evals, data.labels)
+        baselines.update(base)
+        timing = run_timing(
+            loop, eval_seconds=eval_seconds, started=t_start, baseline_seconds=baseline_seconds
+        )
+        info = run_info(
+            cfg,
+            loop,
+            task=cfg.task,
+            procedure=procedure,
+            trainable=trainable,
+            total=total,
+            saved_mb=_weights_mb(run_dir / "model"),
+            adapter_mb=_weights_mb(run_dir / "adapter"),
+            rows={name: len(split) for name, split in data.splits.items()},
+            validation_from_train=data.validation_from_train,
+            labels=data.labels.names if data.labels else None,
+            class_weights=None if weights is None else [float(w) for w in weights],
+            defaults_chosen=chosen,
+        )
+        distill = None
+        if cfg.procedure.name == "distill":  # teacher vs student: metric, size, CPU latency
+            from tunelab.evaluation.run_report.distill import distill_report, format_table
+
+            distill = distill_report(
+                procedure.teacher.model,
+                model,
+                teacher_folder=procedure.teacher.folder,
+                student_folder=run_dir / "model",
+                student_scores=results[last],
+                score_teacher=lambda m: score(
+                    m,
+                    feats[last],
+                    data.labels,
+                    cfg.eval.batch_size,
+                    pad_id,
+                    split=data.splits[last],
+                ),
+                features=feats[last],
+                split_name=last,
+                metric=es.metric,
+                pad_id=pad_id,
+                collate=task.collate,
+            )
+            print(format_table(distill))
+        result = build_result(
+            results,
+            timing=timing,
+            run=info,
+            baselines=baselines,
+            distill=distill,
+            forgetting=None if forgetting is None else forgetting.finish(model),
+        )
+        written = write_run_result(run_dir, result)
+        trackers.finish(written)
+        _write_figures(run_dir, result, written, cfg)
+        return written
 
 
 def _weights_mb(folder: Path) -> float | None:

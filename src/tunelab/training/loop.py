@@ -1,7 +1,8 @@
 """The one training loop, read top to bottom.
 
 Per optimizer step: `grad_accum` micro-batches forward -> task loss -> backward, then clip,
-step, schedule. Every `log_steps` a record goes to metrics.jsonl/TensorBoard; at each
+step, schedule. Every `log_steps` a record goes to metrics.jsonl, TensorBoard and the run's
+trackers (`settings.trackers`: MLflow, W&B); at each
 evaluation point the `evaluate` callback scores the model, early stopping decides, the best
 weights and a resumable checkpoint are written. Tasks give the loss; the caller gives the
 evaluation (training never imports evaluation).
@@ -22,7 +23,7 @@ from tunelab.data.batching import Features, batch_order, collate
 from tunelab.errors import Interrupted, TunelabError
 from tunelab.training import checkpoint as ckpt
 from tunelab.training.interrupt import GracefulInterrupt
-from tunelab.training.loggers import MetricsLogger
+from tunelab.training.loggers import MetricsLogger, RecordSink
 from tunelab.training.optim import build_optimizer, build_scheduler
 from tunelab.training.procedures import Procedure
 
@@ -39,6 +40,7 @@ class LoopSettings:
     procedure: Procedure = field(default_factory=Procedure)  # how a batch's loss is formed
     batch_order: Callable = batch_order  # (lengths, batch_size, seed, epoch, group) -> batches
     on_eval: Callable[[int, dict], None] | None = None  # after each validation (search pruning)
+    trackers: RecordSink | None = None  # MLflow/W&B (training.trackers); the caller closes them
 
 
 @dataclass
@@ -132,7 +134,12 @@ def train_loop(
         if settings.class_weights is not None
         else None
     )
-    logger = MetricsLogger(run_dir, resume_step=pos["step"] if resume else None)
+    logger = MetricsLogger(
+        run_dir,
+        resume_step=pos["step"] if resume else None,
+        tensorboard="tensorboard" in cfg.trackers,
+        sink=settings.trackers,
+    )
     bar = tqdm(
         total=total_steps,
         initial=pos["step"],
