@@ -132,19 +132,20 @@ async def traffic(url: str, rows: list[dict], feedback_share: float, clients: in
                     f"{url}/v1/classify", json={"model": "sst2", "input": row["sentence"]}
                 )
                 if reply.status_code == 200:
-                    answered.append((reply.headers["x-request-id"], row, reply.json()))
+                    answered.append((i, reply.headers["x-request-id"], row, reply.json()))
                 else:
                     errors += 1
 
         await asyncio.gather(*(worker() for _ in range(clients)))
+        answered.sort(key=lambda a: a[0])  # the same rows get feedback whatever the reply order
         chosen = [a for a in answered if rng.random() < feedback_share]
-        for rid, row, _ in chosen:
+        for _, rid, row, _ in chosen:
             reply = await client.post(
                 f"{url}/v1/feedback", json={"request_id": rid, "label": row["label"]}
             )
             fb_ok += reply.status_code == 201
             fb_err += reply.status_code != 201
-    served_acc = sum(a[2]["data"][0]["label"] == a[1]["label"] for a in answered) / max(
+    served_acc = sum(a[3]["data"][0]["label"] == a[2]["label"] for a in answered) / max(
         1, len(answered)
     )
     return {
@@ -325,7 +326,7 @@ def main() -> None:
     p.add_argument("--work", default="/tmp/tunelab-bench-loop")
     p.add_argument("--loops", default="shift,none", help="shift, none, or both (default)")
     p.add_argument("--train-rows", type=int, default=2000)
-    p.add_argument("--requests", type=int, default=1200, help="requests per loop (1200)")
+    p.add_argument("--requests", type=int, default=3000, help="requests per loop (3000)")
     p.add_argument("--feedback", type=float, default=0.5, help="share given feedback (0.5)")
     p.add_argument("--eval-rows", type=int, default=1000)
     p.add_argument("--window", type=int, default=200)
