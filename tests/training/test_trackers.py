@@ -112,6 +112,8 @@ def test_one_run_logs_to_tensorboard_mlflow_and_wandb(
     for key, value in QUIET.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("WANDB_MODE", raising=False)  # offline is the default
+    monkeypatch.setenv("WANDB_ERROR_REPORTING", "unset")  # so that teardown removes it again
+    monkeypatch.delenv("WANDB_ERROR_REPORTING")
     run_dir = tmp_path / "run"
     train = {"log_steps": 5}
     train |= {"trackers": ["tensorboard", "mlflow", "wandb"], "mlflow_uri": mlflow_server}
@@ -120,6 +122,8 @@ def test_one_run_logs_to_tensorboard_mlflow_and_wandb(
     logged = [r for r in read_metrics(run_dir) if r["split"] == "train"]
     assert [r["step"] for r in logged] == STEPS
     assert any((run_dir / "tensorboard").iterdir())
+    # offline means no network: wandb's error reporting would probe its cloud otherwise
+    assert os.environ["WANDB_ERROR_REPORTING"] == "false"
 
     # MLflow: the run on the server, with the resolved config as params and every step's loss
     client = MlflowClient(mlflow_server)

@@ -121,6 +121,8 @@ class WandbTracker:
         import wandb
 
         mode = cfg.wandb_mode or os.environ.get("WANDB_MODE") or "offline"
+        if mode == "offline":  # else wandb's error-reporting exporter still probes its cloud
+            os.environ.setdefault("WANDB_ERROR_REPORTING", "false")
         settings = wandb.Settings(
             console="off", silent=True, x_disable_stats=True, save_code=False, disable_git=True
         )
