@@ -127,6 +127,9 @@ def test_shift_with_feedback_is_learned_and_promoted(champion, tmp_path, capsys)
     assert main(argv) == 4
     again = json.loads(capsys.readouterr().out)
     assert again["decision"] == "nothing_to_do" and again["already_used"] == 300
+    elsewhere = [*argv[:-2], str(tmp_path / "other-work"), "--json"]  # another --work: the same
+    assert main(elsewhere) == 4
+    assert json.loads(capsys.readouterr().out)["already_used"] == 300
     assert champion_version(url) == 2
 
 
@@ -140,6 +143,19 @@ def test_no_shift_is_refused_and_the_champion_stays(champion, tmp_path, capsys):
     out, err = capsys.readouterr()
     assert "refused" in out and "not better on the new data" in out
     assert "the champion stays" in err
+    assert champion_version(url) == 1
+
+
+def test_a_bad_override_fails_before_any_work(champion, tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'bad.db'}"
+    registered(url, champion)
+    log_with_feedback(url, champion, shifted_rows(60, seed=9))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"train": {"epochs": -2}}))
+    argv = ["retrain", "clf", "--db", url, "--config", str(bad), "--work", str(tmp_path / "w")]
+    assert main(argv) == 2
+    assert "train.epochs" in capsys.readouterr().err
+    assert not any((tmp_path / "w").glob("clf/*/data"))  # nothing prepared
     assert champion_version(url) == 1
 
 

@@ -35,7 +35,8 @@ from typing import Any
 from tunelab.errors import ConfigError, TunelabError
 
 PROMOTED, REFUSED, NOTHING = "promoted", "refused", "nothing_to_do"
-STEPS = ("data", "train", "eval", "register", "decide")
+USED_FEEDBACK = "retrain_feedback.json"  # in a challenger's run folder: what it learned from
+SPLITS = ("train", "validation", "test")
 
 
 class RetrainError(TunelabError):
@@ -303,18 +304,15 @@ def gate(evals: dict, margin: float) -> dict:
 # -- the whole retrain ------------------------------------------------------------------
 
 
-def used_feedback(work_root: Path, name: str, version: int) -> set[str]:
-    """Feedback (`input id:answer version`) a finished retrain of `name` already turned into
-    `version`: a retrain of that champion must not train on it again (nor be judged on it)."""
-    used: set[str] = set()
-    for state_file in (work_root / name).glob("*/state.json"):
-        try:
-            state = json.loads(state_file.read_text())
-        except (OSError, ValueError):
-            continue
-        if (state.get("register") or {}).get("version") == version:
-            used.update((state.get("data") or {}).get("feedback_keys", []))
-    return used
+def used_feedback(run_dir: Path) -> set[str]:
+    """Feedback (`input id:answer version`) the model at `run_dir` was already trained on: the
+    USED_FEEDBACK file a retrain writes into its challenger (the feedback of every retrain in
+    its lineage). A retrain of that model must not train on it again, nor be judged on it."""
+    path = run_dir / USED_FEEDBACK
+    try:
+        return set(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        return set()
 
 
 def _feedback_key(row: dict) -> str:
@@ -383,7 +381,7 @@ def retrain(
         )
     champion_cfg = read_run_config(run_dir / "config.yaml")
     rows = labelled_rows(url, logged_name or name, since, until)
-    used = used_feedback(Path(work_root), name, champion["version"])
+    used = used_feedback(run_dir)
     fresh = [r for r in rows if _feedback_key(r) not in used]
     base = {
         "name": name,
@@ -423,14 +421,21 @@ def retrain(
         state.finish("timings", timings, quiet=True)
         return value
 
-    data = step("data", lambda: build_data(rows, champion_cfg, run_dir, work, settings))
     challenger_dir = work / "challenger"
+    # the overrides are checked now, on the champion's own files, not after preparing the data
+    own = {s: _found(getattr(champion_cfg.data, s), run_dir) for s in SPLITS}
+    own = {s: None if f is None else str(f) for s, f in own.items()}
+    challenger_config(champion_cfg, run_dir, own, overrides, settings, challenger_dir)
+    data = step("data", lambda: build_data(rows, champion_cfg, run_dir, work, settings))
 
     def do_train():
+        from tunelab.atomic import atomic_write_json
+
         cfg = challenger_config(
             champion_cfg, run_dir, data["files"], overrides, settings, challenger_dir
         )
         results = train_challenger(cfg, challenger_dir)
+        atomic_write_json(challenger_dir / USED_FEEDBACK, sorted(used | set(data["feedback_keys"])))
         return {"path": str(challenger_dir), "forgetting": results.get("forgetting")}
 
     step("train", do_train)
