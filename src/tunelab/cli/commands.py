@@ -284,6 +284,12 @@ def _cmd_registry(args) -> int:
     return cli_registry.main(args)
 
 
+def _cmd_plan(args) -> int:
+    from tunelab.cli import plan as cli_plan
+
+    return cli_plan.main(args)
+
+
 def _cmd_explain(args) -> int:
     from tunelab.cli import explain as cli_explain
 
@@ -303,6 +309,7 @@ COMMANDS = {
     "predict": _cmd_predict,
     "eval": _cmd_eval,
     "models": _cmd_models,
+    "plan": _cmd_plan,
     "data": _cmd_data,
     "generate": _cmd_generate,
     "chat": _cmd_chat,

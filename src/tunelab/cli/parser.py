@@ -9,6 +9,7 @@ from tunelab.cli import explain as cli_explain
 from tunelab.cli import export as cli_export
 from tunelab.cli import feedback as cli_feedback
 from tunelab.cli import monitor as cli_monitor
+from tunelab.cli import plan as cli_plan
 from tunelab.cli import registry as cli_registry
 from tunelab.cli import retrain as cli_retrain
 from tunelab.cli import serve as cli_serve
@@ -109,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     _generate(sub, fmt)
     _chat(sub, fmt)
     _models(sub, fmt)
+    cli_plan.add_parser(sub)
     return p
 
 
