@@ -456,16 +456,6 @@ def summarize(args, windows, ours, ev) -> dict:
     return out
 
 
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score 95% interval of a proportion k / n."""
-    if n == 0:
-        return float("nan"), float("nan")
-    p = k / n
-    mid = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return float(mid - half), float(mid + half)
-
-
 def fmt_rows(v: list, n_windows: int, w: int) -> str:
     shown = [str(x) if x is not None else f">{n_windows * w}" for x in v]
     finite = [x for x in v if x is not None]
@@ -498,6 +488,8 @@ def detect_markdown(args, summary) -> list[str]:
         )
     fa = det["tunelab"]["alert_share"]["none"]
     n_none = summary["n_windows"]["none"]
+    from tunelab.metrics.stats import wilson
+
     lo, hi = wilson(round(fa * n_none), n_none)
     lines += [
         "",

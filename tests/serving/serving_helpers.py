@@ -63,6 +63,17 @@ def running_server(args: list[str], log: Path, timeout: float = 180.0):
             proc.wait()
 
 
+def wait_for(check, what: str, limit_s: float = 180.0):
+    """Poll `check()` until it is truthy (generous limit: a busy 2-core machine)."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"gave up waiting for {what} after {limit_s:g}s")
+
+
 def random_lora(base: Path, out: Path, seed: int, config=None, method: str = "lora") -> Path:
     """A LoRA adapter (or another peft `config`) on the tiny Llama with random (non-zero)
     weights, saved as tunelab saves an unmerged run (peft files + tunelab.json + tokenizer)."""

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import shutil
 import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 from conftest import tiny_config
-from serving_helpers import running_server
+from serving_helpers import running_server, wait_for
 
 from tunelab.cli.commands import main
 
@@ -41,17 +40,6 @@ def _registry(db: str):
 
 def _served(url: str) -> dict[str, dict]:
     return {m["id"]: m for m in httpx.get(f"{url}/v1/models").json()["data"]}
-
-
-def _wait_for(check, what: str, limit_s: float = 180.0):
-    """Poll `check()` until it is truthy (generous limit: a busy 2-core machine)."""
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"gave up waiting for {what} after {limit_s:g}s")
 
 
 class Clients:
@@ -125,23 +113,23 @@ def test_promote_and_rollback_swap_live_with_no_request_dropped(runs, tmp_path):
         first = _classify(url, "clf", "before any promotion")
 
         with Clients(url, "clf") as clients:
-            _wait_for(lambda: clients.count() >= 10, "the clients' first answers")
+            wait_for(lambda: clients.count() >= 10, "the clients' first answers")
             promote(engine, "clf", 2)
-            _wait_for(lambda: _served(url)["clf"]["version"] == 2, "the promotion to be served")
+            wait_for(lambda: _served(url)["clf"]["version"] == 2, "the promotion to be served")
             after_promote = _classify(url, "clf", "after the promotion")
             seen = clients.count()
-            _wait_for(lambda: clients.count() >= seen + 10, "answers from version 2")
+            wait_for(lambda: clients.count() >= seen + 10, "answers from version 2")
             rollback(engine, "clf")
-            _wait_for(lambda: _served(url)["clf"]["version"] == 1, "the rollback to be served")
+            wait_for(lambda: _served(url)["clf"]["version"] == 1, "the rollback to be served")
             after_rollback = _classify(url, "clf", "after the rollback")
             seen = clients.count()
-            _wait_for(lambda: clients.count() >= seen + 10, "answers after the rollback")
+            wait_for(lambda: clients.count() >= seen + 10, "answers after the rollback")
 
         # a version that cannot load: logged, and the old one keeps serving
         broken_v = add_version(engine, "clf", broken)["version"]
         (broken / "model" / "model.safetensors").write_bytes(b"not weights any more")
         promote(engine, "clf", broken_v)
-        _wait_for(lambda: "not swapped in" in log.read_text(), "the failed load's error line")
+        wait_for(lambda: "not swapped in" in log.read_text(), "the failed load's error line")
         assert _served(url)["clf"]["version"] == 1
         still = _classify(url, "clf", "while the broken version is champion")
         assert _served(url)["pinned"]["version"] == 2  # a pinned version never moves
@@ -184,9 +172,9 @@ def test_requests_waiting_in_the_old_engine_finish_on_it(runs, tmp_path):
         hold.touch()  # the engines take nothing: these requests wait in version 1's queue
         with ThreadPoolExecutor(4) as pool:
             held = [pool.submit(_classify, url, "clf", f"held {i}") for i in range(4)]
-            _wait_for(lambda: _queued(url) >= 3, "the held requests to queue")
+            wait_for(lambda: _queued(url) >= 3, "the held requests to queue")
             promote(engine, "clf", 2)
-            _wait_for(lambda: _served(url)["clf"]["version"] == 2, "the promotion to be served")
+            wait_for(lambda: _served(url)["clf"]["version"] == 2, "the promotion to be served")
             hold.unlink()  # released: the old engine, still running, answers its own
             held_ids = [f.result(timeout=180) for f in held]
         after = _classify(url, "clf", "after the swap")

@@ -13,7 +13,13 @@ def _cmd_train(args) -> int:
     from tunelab import api
     from tunelab.evaluation.run_report.page import format_results_table
 
-    results = api.train(args.config, args.overrides, overwrite=args.overwrite, resume=args.resume)
+    results = api.train(
+        args.config,
+        args.overrides,
+        overwrite=args.overwrite,
+        resume=args.resume,
+        preflight=not args.no_preflight,
+    )
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
@@ -284,6 +290,12 @@ def _cmd_registry(args) -> int:
     return cli_registry.main(args)
 
 
+def _cmd_shadow(args) -> int:
+    from tunelab.cli import shadow as cli_shadow
+
+    return cli_shadow.main(args)
+
+
 def _cmd_plan(args) -> int:
     from tunelab.cli import plan as cli_plan
 
@@ -318,6 +330,7 @@ COMMANDS = {
     "monitor": _cmd_monitor,
     "feedback": _cmd_feedback,
     "registry": _cmd_registry,
+    "shadow": _cmd_shadow,
     "retrain": _cmd_retrain,
 }
 

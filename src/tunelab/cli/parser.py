@@ -11,6 +11,7 @@ from tunelab.cli import feedback as cli_feedback
 from tunelab.cli import monitor as cli_monitor
 from tunelab.cli import plan as cli_plan
 from tunelab.cli import registry as cli_registry
+from tunelab.cli import shadow as cli_shadow
 from tunelab.cli import retrain as cli_retrain
 from tunelab.cli import serve as cli_serve
 from tunelab.config.keys import format_keys
@@ -23,6 +24,7 @@ EXAMPLES = {
   tunelab train examples/sst2_tune.yaml train.folds=3 data.validation=null   # 3-fold CV
   tunelab train examples/sst2.yaml method.name=dora   # full freeze lora dora qlora ia3 adapter prefix prompt
   tunelab train examples/distill_sst2.yaml           # procedure: distill | multitask | adversarial | continual
+  tunelab train examples/sst2.yaml --no-preflight    # train even if `tunelab plan` says it won't fit
 
 Overrides are dotted config keys: data.max_length=64 train.lr=1e-4 method.r=8.
 Config keys (docs/config.md says what each does):
@@ -104,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_monitor.add_parser(sub)
     cli_feedback.add_parser(sub)
     cli_registry.add_parser(sub)
+    cli_shadow.add_parser(sub)
     cli_retrain.add_parser(sub)
     cli_explain.add_parser(sub)
     cli_export.add_parser(sub)
@@ -132,6 +135,11 @@ def _train(sub, fmt) -> None:
         "--overwrite", action="store_true", help="replace whatever the output folder holds"
     )
     t.add_argument("--json", action="store_true", help="print results as JSON")
+    t.add_argument(
+        "--no-preflight",
+        action="store_true",
+        help="train even when the memory estimate says the run will not fit (tunelab plan)",
+    )
 
 
 def _predict(sub, fmt) -> None:

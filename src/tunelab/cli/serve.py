@@ -16,6 +16,8 @@ EXAMPLES = """examples:
   tunelab serve runs/sst2 --no-log                         # no prediction log
   tunelab serve champion@sst2 --db postgresql://user:pw@db/tunelab   # follows the registry alias
   tunelab serve sst2@3 clf=challenger@sst2                 # a pinned version; another alias
+  tunelab serve champion@sst2 --shadow challenger@sst2     # the challenger answers unseen
+  tunelab shadow sst2                                      # ... agreement, estimated difference
 
 then, e.g.:
   curl -s localhost:8000/v1/classify -H 'content-type: application/json' \\
@@ -109,6 +111,16 @@ def add_parser(sub) -> None:
         "version it moved to, without a restart (default 5; 0: off)",
     )
     s.add_argument(
+        "--shadow",
+        action="append",
+        default=[],
+        metavar="MODEL",
+        help="also run MODEL on every input a served model answers, unseen: challenger@NAME "
+        "shadows NAME; NAME=PATH shadows NAME with a folder (repeatable, one per served "
+        "model; classify, entities and answer models). Its answers are logged beside the "
+        "log; `tunelab shadow NAME` reports the agreement and the estimated difference",
+    )
+    s.add_argument(
         "--log-text",
         choices=("none", "scrubbed", "raw"),
         default="scrubbed",
@@ -156,6 +168,11 @@ def _serve_vllm(args, keys: list[str]) -> int:
         raise TunelabError("--engine vllm: no CUDA GPU here; use --engine hf")
     if len(args.models) != 1:
         raise TunelabError("--engine vllm serves one model; give one MODEL")
+    if args.shadow:
+        raise TunelabError(
+            "--engine vllm: no --shadow (vLLM serves causal LMs; shadows run "
+            "beside classify, entities and answer models)"
+        )
     from tunelab.methods.loading import resolve_model_dir
     from tunelab.models.sources import resolve_model
     from tunelab.serving.registry import check_safetensors, parse_spec
@@ -175,6 +192,7 @@ def _serve_vllm(args, keys: list[str]) -> int:
 def main(args) -> int:
     import logging
 
+    from tunelab.errors import TunelabError
     from tunelab.serving.auth import api_keys
 
     _check_args(args)
@@ -191,7 +209,11 @@ def main(args) -> int:
     from tunelab.store.db import database_url, open_db, shown_url
 
     # registry references (champion@NAME) resolve in the same database the log goes to
-    registry = Registry(args.models, db=database_url(args.db))
+    if args.shadow and args.no_log:
+        raise TunelabError(
+            "--shadow writes the shadow's answers beside the prediction log; drop --no-log"
+        )
+    registry = Registry(args.models, db=database_url(args.db), shadows=args.shadow)
     # fast: bad paths, registry references that do not resolve and pickle weights fail
     # (one line, exit 2) before any weights load
     registry.check()
@@ -221,6 +243,10 @@ def main(args) -> int:
     for m in registry.models.values():
         source = f" ({m.reference}: version {m.version})" if m.reference else ""
         print(f"  {m.name:20s} {m.task:22s} {m.path}{source}", file=sys.stderr)
+        shadow = registry.shadows.get(m.name)
+        if shadow is not None:
+            source = f" ({shadow.reference}: version {shadow.version})" if shadow.reference else ""
+            print(f"  {'  shadow':20s} {shadow.task:22s} {shadow.path}{source}", file=sys.stderr)
     uvicorn.run(
         create_app(registry, settings), host=args.host, port=args.port, log_level=args.log_level
     )

@@ -189,3 +189,13 @@ def mcnemar(correct_a: Any, correct_b: Any) -> dict:
     discordant = a_only + b_only
     p = 1.0 if discordant == 0 else float(binomtest(b_only, discordant, 0.5).pvalue)
     return {"a_only": a_only, "b_only": b_only, "p_value": min(1.0, p)}
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval (95% by default) of a proportion k / n; (nan, nan) for n = 0."""
+    if n == 0:
+        return float("nan"), float("nan")
+    p = k / n
+    mid = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(max(0.0, mid - half)), float(min(1.0, mid + half))

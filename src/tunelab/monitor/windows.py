@@ -72,7 +72,7 @@ def slices(rows: Sequence[dict], key: str = "group") -> dict[str, list[dict]]:
 _CALIBRATORS: dict[int, tuple[object, Calibrator]] = {}
 
 
-def _calibrator(ref: Any) -> Calibrator:
+def calibrator_of(ref: Any) -> Calibrator:
     """The validation calibrator of `ref`, fitted once per Reference object."""
     hit = _CALIBRATORS.get(id(ref))
     if hit is not None and hit[0] is ref:
@@ -175,7 +175,7 @@ def _generation_section(ok: list[dict], ref: Any) -> dict | None:
     return generation_stats([r.get("output") for r in gen_rows], ref_gen)
 
 
-def _row_probs(row: dict, names: list[str]) -> list[float] | None:
+def row_probs(row: dict, names: list[str]) -> list[float] | None:
     out = row.get("output")
     scores = out.get("scores") if isinstance(out, dict) else None
     if not isinstance(scores, dict) or row.get("label") is None:
@@ -195,10 +195,10 @@ def _estimate_section(ok: list[dict], ref: Any) -> dict | None:
     if val_labels is None or np.ndim(val_labels) != 1 or len(val_labels) == 0:
         return None  # multi-label (V, C) targets: no single-label accuracy to estimate
     names = list(ref.labels)
-    cal = _calibrator(ref)
+    cal = calibrator_of(ref)
 
     def probs_of(rows):
-        probs = [p for p in (_row_probs(r, names) for r in rows) if p is not None]
+        probs = [p for p in (row_probs(r, names) for r in rows) if p is not None]
         return np.asarray(probs, dtype=np.float64).reshape(-1, len(names))
 
     est = estimate_performance(cal, probs_of(ok))
@@ -207,7 +207,7 @@ def _estimate_section(ok: list[dict], ref: Any) -> dict | None:
     labelled = [
         r
         for r in ok
-        if r.get("true_label") in index and r.get("label") in index and _row_probs(r, names)
+        if r.get("true_label") in index and r.get("label") in index and row_probs(r, names)
     ]
     est["n_labelled"] = len(labelled)
     est["true_accuracy"] = est["true_f1_macro"] = None

@@ -44,6 +44,9 @@ class AliasWatcher:
 
     `engines` is the app's live engine dict (group -> engine), changed in place;
     `make_engine(served)` builds and starts the engine of one loaded model on the running loop.
+    The served models are `registry.models` following `registry.references`; the shadow
+    models (`--shadow challenger@NAME`) are watched by a second watcher with
+    `models=registry.shadows, followed=registry.shadow_references, role="shadow"`.
     """
 
     def __init__(
@@ -53,10 +56,17 @@ class AliasWatcher:
         make_engine: Callable[[object], object],
         inflight: InFlight,
         every_s: float = 5.0,
+        *,
+        models: dict | None = None,
+        followed: dict | None = None,
+        role: str = "",
     ):
         self.registry, self.engines, self.make_engine = registry, engines, make_engine
         self.inflight, self.every_s = inflight, every_s
-        self.followed = {n: r for n, r in registry.references.items() if follows_alias(r)}
+        self.models = registry.models if models is None else models
+        refs = registry.references if followed is None else followed
+        self.followed = {n: r for n, r in refs.items() if follows_alias(r)}
+        self.role = f" {role}" if role else ""  # in the lines printed: "sst2 shadow now ..."
         self.swaps: list[str] = []  # the lines printed, oldest first
         self._failed: dict[str, int] = {}  # name -> the version that would not load
         self._complaint: dict[str, str] = {}  # name -> the last problem logged (log it once)
@@ -96,7 +106,7 @@ class AliasWatcher:
         done = []
         for name, ref in self.followed.items():
             target = await self._where(name, ref)
-            served = self.registry.models.get(name)
+            served = self.models.get(name)
             if target is None or served is None or target.version == served.version:
                 if target is not None and served is not None:
                     self._failed.pop(name, None)  # back where it serves: retry later moves
@@ -123,9 +133,11 @@ class AliasWatcher:
         return target
 
     async def _swap_in(self, name: str, target: Target) -> str | None:
-        old = self.registry.models[name]
+        old = self.models[name]
         try:
-            new = await asyncio.to_thread(self.registry.load_version, name, target)
+            new = await asyncio.to_thread(
+                self.registry.load_version, name, target, self.followed[name], old.group
+            )
             if (new.task, new.kind) != (old.task, old.kind):
                 raise ValueError(
                     f"it is a {new.task} model and {name} is served as {old.task} "
@@ -134,8 +146,9 @@ class AliasWatcher:
         except Exception as exc:
             self._failed[name] = target.version
             log.error(
-                "serve: %s: version %s (%s) not swapped in, version %s keeps serving: %s",
+                "serve: %s%s: version %s (%s) not swapped in, version %s keeps serving: %s",
                 name,
+                self.role,
                 target.version,
                 target.path,
                 old.version,
@@ -145,11 +158,11 @@ class AliasWatcher:
         # the swap itself: no await from here to the end, so no request sees half of it
         engine = self.make_engine(new)
         old_engine = self.engines[old.group]
-        self.registry.models[name] = new
+        self.models[name] = new
         self.engines[new.group] = engine
         drain = asyncio.get_running_loop().create_task(self._retire(old_engine))
         self._draining[drain] = old_engine
-        line = f"serve: {name} now version {new.version} (was {old.version})"
+        line = f"serve: {name}{self.role} now version {new.version} (was {old.version})"
         self.swaps.append(line)
         print(line, file=sys.stderr, flush=True)  # for the operator, at any --log-level
         return line

@@ -106,10 +106,11 @@ def _engines(registry, settings: Settings, metrics: Metrics) -> dict:
     }
 
 
-def _engine(group: str, members: list, settings: Settings, metrics: Metrics):
+def _engine(group: str, members: list, settings: Settings, metrics: Metrics, embed: bool = True):
     """The started engine of one model group: a decoding loop for decoder-only LMs, a batcher
     otherwise (classifiers, taggers, and encoder-decoders running `model.generate` per batch).
-    Also what a swapped-in registry version gets (alias_watch.py), so it runs as at start."""
+    Also what a swapped-in registry version gets (alias_watch.py), so it runs as at start.
+    `embed`: classifiers also return the log's embedding (not a shadow's: it logs none)."""
     from tunelab.serving.batcher import DynamicBatcher, default_workers
     from tunelab.serving.engine import GenerationEngine
 
@@ -131,7 +132,7 @@ def _engine(group: str, members: list, settings: Settings, metrics: Metrics):
     else:
         on_gpu = next(head.trained.model.parameters()).device.type != "cpu"
         engine = DynamicBatcher(
-            _runner(head, settings.micro_batch, embed=settings.db is not None),
+            _runner(head, settings.micro_batch, embed=embed and settings.db is not None),
             max_queue=settings.max_queue * 8,
             on_batch=observe,
             name=group,
@@ -174,15 +175,30 @@ def _runner(served, micro_batch: int | None, embed: bool = False):
     )
 
 
+def _shadow_info(shadow) -> dict | None:
+    if shadow is None:
+        return None
+    return {"path": shadow.path, "reference": shadow.reference, "version": shadow.version}
+
+
 def create_app(registry, settings: Settings | None = None):
     """The FastAPI app serving `registry`'s models (loaded: call registry.load() first)."""
     from fastapi import FastAPI
     from fastapi.responses import Response
 
     settings = settings or Settings()
+    if registry.shadows and settings.db is None:
+        from tunelab.errors import TunelabError
+
+        raise TunelabError(
+            "--shadow writes the shadow's answers beside the prediction log; drop --no-log"
+        )
     metrics = Metrics()
     inflight = InFlight()
     state = {"engines": {}, "ready": False}
+
+    def shadow_engine(shadow):
+        return _engine(shadow.group, [shadow], settings, metrics, embed=False)
 
     @asynccontextmanager
     async def lifespan(app):
@@ -200,23 +216,53 @@ def create_app(registry, settings: Settings | None = None):
                 )
                 app.state.live.start()
         state["engines"] = _engines(registry, settings, metrics)
-        if registry.references and settings.reload_every_s > 0:
+        if registry.shadows:
+            from tunelab.serving.shadow import Shadows
+
+            for shadow in registry.shadows.values():
+                state["engines"][shadow.group] = shadow_engine(shadow)
+            app.state.shadows = Shadows(
+                registry, state["engines"], inflight, metrics, settings.db, settings.timeout_s
+            )
+            app.state.shadows.start()
+        watchers = []
+        if settings.reload_every_s > 0:
             from tunelab.serving.alias_watch import AliasWatcher
 
-            app.state.watch = AliasWatcher(
-                registry,
-                state["engines"],
-                lambda served: _engine(served.group, [served], settings, metrics),
-                inflight,
-                settings.reload_every_s,
-            )
-            app.state.watch.start()
+            if registry.references:
+                watchers.append(
+                    AliasWatcher(
+                        registry,
+                        state["engines"],
+                        lambda served: _engine(served.group, [served], settings, metrics),
+                        inflight,
+                        settings.reload_every_s,
+                    )
+                )
+            if registry.shadow_references:
+                watchers.append(
+                    AliasWatcher(
+                        registry,
+                        state["engines"],
+                        shadow_engine,
+                        inflight,
+                        settings.reload_every_s,
+                        models=registry.shadows,
+                        followed=registry.shadow_references,
+                        role="shadow",
+                    )
+                )
+            for watcher in watchers:
+                watcher.start()
+        app.state.watchers = watchers
         state["ready"] = True
         metrics.ready.set(1)
         yield
         state["ready"] = False
-        if app.state.watch is not None:  # first: no swap may start a new engine meanwhile
-            await app.state.watch.close()
+        for watcher in watchers:  # first: no swap may start a new engine meanwhile
+            await watcher.close()
+        if app.state.shadows is not None:  # before the engines: its runs under way finish
+            await app.state.shadows.close()
         for engine in state["engines"].values():
             result = engine.close()
             if asyncio.iscoroutine(result):
@@ -233,7 +279,8 @@ def create_app(registry, settings: Settings | None = None):
     )
     app.state.registry, app.state.settings, app.state.metrics = registry, settings, metrics
     app.state.engines = state["engines"]
-    app.state.log = app.state.live = app.state.watch = None
+    app.state.log = app.state.live = app.state.shadows = None
+    app.state.watchers = []
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_kb * 1024)
     app.add_middleware(Gate, settings=settings, metrics=metrics, inflight=inflight)
@@ -296,6 +343,8 @@ def create_app(registry, settings: Settings | None = None):
                 # the registered version answering now (a followed alias moves it), or null
                 "version": m.version,
                 "reference": m.reference,
+                # what answers beside it, unseen (--shadow), or null
+                "shadow": _shadow_info(registry.shadows.get(m.name)),
             }
             for m in registry.models.values()
         ]

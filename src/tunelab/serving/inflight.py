@@ -33,12 +33,15 @@ class InFlight:
     def end(self, token) -> None:
         """Release every engine the request held (the Gate, once the reply is sent)."""
         for engine in _leases.get() or []:
-            left = self._counts.get(engine, 0) - 1
-            if left > 0:
-                self._counts[engine] = left
-            else:
-                self._counts.pop(engine, None)
+            self._release(engine)
         _leases.reset(token)
+
+    def _release(self, engine) -> None:
+        left = self._counts.get(engine, 0) - 1
+        if left > 0:
+            self._counts[engine] = left
+        else:
+            self._counts.pop(engine, None)
 
     def hold(self, engine) -> None:
         """Lease `engine` to the current request (no-op outside a request's context)."""
@@ -47,6 +50,12 @@ class InFlight:
             return
         held.append(engine)
         self._counts[engine] = self._counts.get(engine, 0) + 1
+
+    def lease(self, engine):
+        """Hold `engine` for work outside any request (a shadow run, started after its
+        request was answered); call what it returns once, when the work is done."""
+        self._counts[engine] = self._counts.get(engine, 0) + 1
+        return lambda: self._release(engine)
 
     def count(self, engine) -> int:
         return self._counts.get(engine, 0)

@@ -38,6 +38,25 @@ class Metrics:
             ["model"],
             registry=self.registry,
         )
+        # shadow mode (serving/shadow.py): inputs the shadow answered, agreed on, or skipped
+        self.shadow_compared = Counter(
+            "tunelab_shadow_compared",
+            "inputs the shadow model answered beside the served one",
+            ["model"],
+            registry=self.registry,
+        )
+        self.shadow_agreed = Counter(
+            "tunelab_shadow_agreed",
+            "shadowed inputs where the shadow gave the served model's answer",
+            ["model"],
+            registry=self.registry,
+        )
+        self.shadow_skipped = Counter(
+            "tunelab_shadow_skipped",
+            "inputs the shadow skipped because its queue was full",
+            ["model"],
+            registry=self.registry,
+        )
         self.ready = Gauge("tunelab_ready", "1 once the models are loaded", registry=self.registry)
 
     def watch_log(self, served_log) -> None:

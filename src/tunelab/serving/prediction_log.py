@@ -51,11 +51,11 @@ def split_internal(results: list[dict]) -> list[dict]:
     return [{k: r.pop(k) for k in INTERNAL if k in r} for r in results]
 
 
-def _label(kind: str, out) -> str | None:
+def label_of(kind: str, out) -> str | None:
     return out.get("label") if kind == "classify" and isinstance(out, dict) else None
 
 
-def _confidence(kind: str, out) -> float | None:
+def confidence_of(kind: str, out) -> float | None:
     """The top class's probability (classify) or the answer span's (answer)."""
     if not isinstance(out, dict):
         return None
@@ -240,8 +240,8 @@ class ServedLog:
                     "text": keep(text),
                     "pair": keep(pair),
                     "output": out,
-                    "label": _label(served.kind, out),
-                    "confidence": _confidence(served.kind, out),
+                    "label": label_of(served.kind, out),
+                    "confidence": confidence_of(served.kind, out),
                     "latency_ms": item["latency_ms"],
                     "status": item["status"],
                     "error": item["error"],

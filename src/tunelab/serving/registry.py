@@ -157,7 +157,7 @@ class Registry:
     `db` is the model registry's database URL (default: $TUNELAB_DB, else tunelab.db here),
     read only when a MODEL is a registry reference."""
 
-    def __init__(self, specs: list[str], db: str | None = None):
+    def __init__(self, specs: list[str], db: str | None = None, shadows: list[str] = ()):
         self.specs = [parse_spec(s) for s in specs]
         self.db = db
         # served name -> the registry reference it follows; name -> where it points (check())
@@ -170,6 +170,11 @@ class Registry:
         if not self.specs:
             raise TunelabError("give at least one MODEL to serve")
         self.models: dict[str, ServedModel] = {}
+        # --shadow: served name -> what answers beside it, unseen (serving/shadow.py)
+        self.shadow_specs = _shadow_specs(shadows, names)
+        self.shadow_references = {n: r for n, r in self.shadow_specs.items() if is_reference(r)}
+        self.shadow_targets: dict[str, Target] = {}
+        self.shadows: dict[str, ServedModel] = {}
 
     def check(self) -> None:
         """Fast checks before any weights load: registry references resolve (RegistryError,
@@ -177,13 +182,19 @@ class Registry:
         from tunelab.models.sources import resolve_model
 
         self._resolve_references()
-        for _, ref in self.sources():
+        shadows = self.shadow_sources()
+        for _, ref in [*self.sources(), *shadows.items()]:
             check_safetensors(ref)
             resolve_model(ref, convert_gguf=False)
+        served = dict(self.sources())
+        for name, ref in shadows.items():
+            _check_shadow(name, ref, served[name])
 
     def _resolve_references(self) -> None:
         """Where each registry reference points, read once from the registry database."""
-        pending = {n: r for n, r in self.references.items() if n not in self.targets}
+        pending = [(self.targets, n, r) for n, r in self.references.items()]
+        pending += [(self.shadow_targets, n, r) for n, r in self.shadow_references.items()]
+        pending = [(into, n, r) for into, n, r in pending if n not in into]
         if not pending:
             return
         from tunelab.serving.references import resolve
@@ -191,10 +202,17 @@ class Registry:
 
         engine = open_db(database_url(self.db))
         try:
-            for name, ref in pending.items():
-                self.targets[name] = resolve(engine, ref)
+            for into, name, ref in pending:
+                into[name] = resolve(engine, ref)
         finally:
             engine.dispose()
+
+    def shadow_sources(self) -> dict[str, str]:
+        """Served name -> the folder or reference its shadow loads from (after check())."""
+        return {
+            n: self.shadow_targets[n].path if n in self.shadow_references else r
+            for n, r in self.shadow_specs.items()
+        }
 
     def sources(self) -> list[tuple[str, str]]:
         """(name, what to load) per MODEL: a registry reference's version folder, else the
@@ -229,15 +247,27 @@ class Registry:
                 only = members[0]
                 only.model, only.adapter = only.model.merge_and_unload(), None
                 only.model.eval()
+        for name, ref in self.shadow_sources().items():  # on their own: swapped on their own
+            with _loading(f"--shadow {name}", ref):
+                shadow = self._load_one(name, ref)
+            shadow.group = f"shadow:{name}"
+            if name in self.shadow_targets:
+                shadow.reference = self.shadow_references[name]
+                shadow.version = self.shadow_targets[name].version
+            self.shadows[name] = shadow
 
-    def load_version(self, name: str, target: Target) -> ServedModel:
-        """A registered version loaded to serve as `name` beside the served models (nothing
-        shared with them; the caller swaps it in). Runs in a background thread while the
-        server keeps answering; ModelSourceError (one line) when it cannot be loaded."""
+    def load_version(
+        self, name: str, target: Target, reference: str, group: str | None = None
+    ) -> ServedModel:
+        """A registered version loaded to serve as `name` (in engine group `group`: a shadow's
+        is not the name) beside the served models (nothing shared with them; the caller swaps
+        it in). Runs in a background thread while the server keeps answering;
+        ModelSourceError (one line) when it cannot be loaded."""
         with _loading(name, target.path):
             check_safetensors(target.path)
             served = self._load_one(name, target.path)
-        served.reference, served.version = self.references.get(name), target.version
+        served.reference, served.version = reference, target.version
+        served.group = group or served.group
         return served
 
     def _mark(self, served: ServedModel) -> None:
@@ -330,6 +360,41 @@ class Registry:
             for m in members:
                 m.model = module
         return out
+
+
+def _shadow_specs(shadows, served: list[str]) -> dict[str, str]:
+    """--shadow values (`challenger@sst2`, `sst2=runs/other`) -> {served name: reference}."""
+    out: dict[str, str] = {}
+    for spec in shadows:
+        name, ref = parse_spec(spec)
+        if name not in served:
+            raise TunelabError(
+                f"--shadow {spec}: it shadows '{name}', which is not served here (served: "
+                f"{', '.join(served)}); name it: --shadow SERVED_NAME=PATH"
+            )
+        if name in out:
+            raise TunelabError(f"--shadow: two shadows for '{name}'; give one per served model")
+        out[name] = ref
+    return out
+
+
+def _check_shadow(name: str, ref: str, served_ref: str) -> None:
+    """A shadow answers the same route as the model it shadows, on a route whose answers can
+    be compared (classify, entities, answer)."""
+    from tunelab.serving.shadow import SHADOW_KINDS
+
+    task, served_task = _task_of(ref), _task_of(served_ref)
+    kind, served_kind = get_task(task).serve_kind, get_task(served_task).serve_kind
+    if served_kind not in SHADOW_KINDS:
+        raise TunelabError(
+            f"--shadow {name}: '{name}' is a {served_task} model; shadows run beside "
+            f"{', '.join(SHADOW_KINDS)} models"
+        )
+    if kind != served_kind:
+        raise TunelabError(
+            f"--shadow {name}: {ref} is a {task} model and '{name}' a {served_task} model; "
+            "a shadow must answer the same route"
+        )
 
 
 @contextmanager

@@ -43,6 +43,12 @@ def add_routes(app, model_for, settings, metrics) -> None:
         latency_ms = (time.perf_counter() - start) * 1000
         return served_log.add(served, request_id, texts, outputs, latency_ms, **fields)
 
+    def shadow(served, texts, pairs, ids, results) -> None:
+        """Hand the answered inputs to the served model's shadow, if it has one (shadow.py:
+        it runs after this reply, which carries the served model's outputs only)."""
+        if app.state.shadows is not None:
+            app.state.shadows.follow(served, texts, pairs, ids, results)
+
     async def logged(request, served, texts, work, meta, pairs=None, prompt_ids=None):
         """`await work` with its failure (429, 504, a generation error) logged with its status."""
         start = time.perf_counter()
@@ -293,6 +299,7 @@ def add_routes(app, model_for, settings, metrics) -> None:
         ids = record(
             request, served, texts, results, start, pairs=pairs, extras=extras, meta=body.metadata
         )
+        shadow(served, texts, pairs, ids, results)
         return {
             "object": "list",
             "model": body.model,
@@ -306,6 +313,7 @@ def add_routes(app, model_for, settings, metrics) -> None:
         texts = _texts(body.input, "input", settings.max_inputs)
         results, start = await logged(request, served, texts, batched(engine, texts), body.metadata)
         ids = record(request, served, texts, results, start, meta=body.metadata)
+        shadow(served, texts, None, ids, results)
         return {
             "object": "list",
             "model": body.model,
@@ -341,6 +349,7 @@ def add_routes(app, model_for, settings, metrics) -> None:
             pairs=contexts,
         )
         ids = record(request, served, questions, results, start, pairs=contexts, meta=body.metadata)
+        shadow(served, questions, contexts, ids, results)
         if isinstance(body.question, str):
             return {"model": name, "id": ids[0], **results[0]}
         return {

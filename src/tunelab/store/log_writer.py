@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 
-from tunelab.store.tables import COLUMNS, predictions
+from tunelab.store.tables import predictions
 
 log = logging.getLogger("tunelab.store")
 
@@ -37,18 +37,14 @@ def _is_outage(exc: BaseException) -> bool:
     return isinstance(exc, sx.DBAPIError) or not isinstance(exc, sx.StatementError)
 
 
-def _row(r: dict) -> dict:
-    row = {c: r.get(c) for c in COLUMNS}
-    if row["status"] is None:
-        row["status"] = 200
-    return row
-
-
 class PredictionLog:
-    """Batched, thread-safe writer of `predictions` rows (see the module docstring)."""
+    """Batched, thread-safe writer of `predictions` rows (see the module docstring); of
+    another table's rows with `table` (the shadow model's answers: tables.shadow_predictions)."""
 
-    def __init__(self, url: str, batch_rows: int = 256, flush_s: float = 0.5):
+    def __init__(self, url: str, batch_rows: int = 256, flush_s: float = 0.5, table=predictions):
         self.url, self.batch_rows, self.flush_s = url, max(1, int(batch_rows)), flush_s
+        self.table = table
+        self._columns = [c.name for c in table.columns]
         self._rows: deque[dict] = deque()
         self._lock = threading.Condition()
         self._closing = False
@@ -96,7 +92,7 @@ class PredictionLog:
     def write(self, rows: list[dict]) -> None:
         """Queue `rows` (dicts with the columns of tables.predictions); returns at once."""
         try:
-            prepared = [_row(r) for r in rows]
+            prepared = [self._row(r) for r in rows]
         except Exception as exc:  # never fail the request that logs
             log.error("prediction log: rows that are not dicts were not logged (%s)", exc)
             return
@@ -104,6 +100,12 @@ class PredictionLog:
             self._rows.extend(prepared)
             if len(self._rows) >= self.batch_rows:
                 self._lock.notify()
+
+    def _row(self, r: dict) -> dict:
+        row = {c: r.get(c) for c in self._columns}
+        if row["status"] is None:
+            row["status"] = 200
+        return row
 
     def close(self, timeout: float = 30.0) -> None:
         """Write what is queued (retrying for up to `timeout` seconds), then stop the thread."""
@@ -153,7 +155,7 @@ class PredictionLog:
     def _insert(self, batch: list[dict]) -> bool:
         try:
             with self._engine.begin() as conn:
-                conn.execute(predictions.insert(), batch)
+                conn.execute(self.table.insert(), batch)
         except Exception as exc:
             if not _is_outage(exc):
                 return self._insert_one_by_one(batch)
@@ -178,7 +180,7 @@ class PredictionLog:
         for row in batch:
             try:
                 with self._engine.begin() as conn:
-                    conn.execute(predictions.insert(), [row])
+                    conn.execute(self.table.insert(), [row])
             except Exception as exc:
                 if _is_outage(exc):
                     self._failures += 1

@@ -33,7 +33,32 @@ predictions = sa.Table(
     sa.Index("ix_predictions_model_time", "model", "time"),
 )
 
-COLUMNS = [c.name for c in predictions.columns]
+# what a shadow model (`tunelab serve ... --shadow challenger@NAME`) answered for a served
+# input, never returned to the client (serving/shadow.py writes, monitor/shadow.py reads)
+shadow_predictions = sa.Table(
+    "shadow_predictions",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),  # uuid4 hex
+    # the served input's row (predictions.id); no foreign key: the rows are written apart
+    sa.Column("prediction_id", sa.String(32), nullable=False),
+    sa.Column("time", sa.Float, nullable=False),  # epoch seconds
+    sa.Column("model", sa.String(200), nullable=False),  # the served name it shadows
+    sa.Column("version", sa.String(64)),  # fingerprint of the shadow's folder
+    sa.Column("path", sa.Text),  # the shadow's folder
+    sa.Column("reference", sa.String(300)),  # the registry reference (challenger@sst2)
+    sa.Column("registry_version", sa.Integer),  # the registered version it was
+    sa.Column("served_path", sa.Text),  # the folder of the model that answered
+    sa.Column("kind", sa.String(20)),
+    sa.Column("output", sa.JSON),
+    sa.Column("label", sa.String(200)),
+    sa.Column("confidence", sa.Float),
+    sa.Column("agrees", sa.Boolean),  # the same answer as the served model's
+    sa.Column("latency_ms", sa.Float),
+    sa.Column("status", sa.Integer, nullable=False, default=200),
+    sa.Column("error", sa.Text),
+    sa.Index("ix_shadow_predictions_model_time", "model", "time"),
+    sa.Index("ix_shadow_predictions_prediction", "prediction_id"),
+)
 
 # what the truth was for a logged input: one row per answer, versioned (store/feedback.py)
 feedback = sa.Table(
