@@ -1,7 +1,8 @@
-"""`tunelab registry add|list|show|promote|rollback|tag`: numbered versions of a model name in
-the database beside the prediction log, with their lineage and eval results, and the aliases
-(champion, challenger) that serving and retraining go by. Thin: store/registry.py does the
-work, registry_format.py the tables."""
+"""`tunelab registry add|list|show|promote|rollback|tag|mirror`: numbered versions of a model
+name in the database beside the prediction log, with their lineage and eval results, and the
+aliases (champion, challenger) that serving and retraining go by. With `--mlflow URI` (or
+$TUNELAB_MLFLOW) each change is also copied to an MLflow tracking server. Thin:
+store/registry.py and store/mlflow_mirror.py do the work, registry_format.py the tables."""
 
 from __future__ import annotations
 
@@ -20,11 +21,22 @@ EXAMPLES = """examples:
   tunelab registry rollback sst2                           # champion back to the version before
   tunelab registry tag sst2 2 reviewed_by=ana
   tunelab registry list --db postgresql://user:pw@db/tunelab --json
+  tunelab registry promote sst2 2 --mlflow http://mlflow:5000   # also on the MLflow server
+  tunelab registry mirror sst2 --mlflow http://mlflow:5000      # every version and alias (re-sync)
 
 References elsewhere (tunelab serve): champion@sst2, sst2@2, or sst2 (its champion).
+--mlflow URI (default $TUNELAB_MLFLOW) on add, promote, rollback, tag and mirror copies the
+change to MLflow: a run per version (params, metrics, tags), the registered model NAME with
+one MLflow version per tunelab version (tag tunelab.registry.version) and the aliases.
+The database stays the source of truth.
 Exit codes: 0 done, 2 bad input (unknown model, version or alias; not a run or export folder;
-a database that cannot be opened), with one line on stderr and nothing written.
+a database that cannot be opened), with one line on stderr and nothing written; 5 done in the
+database but the MLflow mirror failed (stderr names the re-sync command: tunelab registry
+mirror NAME --mlflow URI).
 Docs: docs/registry.md."""
+
+CHANGES = ("add", "promote", "rollback", "tag")  # actions that change the registry
+MIRRORED = (*CHANGES, "mirror")  # the actions that take --mlflow
 
 # no argument here has the dest `version`: the namespace is shared with `tunelab --version`
 
@@ -42,6 +54,23 @@ def _common() -> argparse.ArgumentParser:
     return common
 
 
+def _mirror_flags() -> argparse.ArgumentParser:
+    """--mlflow and --mlflow-experiment, on the actions that change the registry (and mirror)."""
+    flags = argparse.ArgumentParser(add_help=False)
+    flags.add_argument(
+        "--mlflow",
+        metavar="URI",
+        help="also copy the change to this MLflow tracking server (default: $TUNELAB_MLFLOW; "
+        "none: no mirror)",
+    )
+    flags.add_argument(
+        "--mlflow-experiment",
+        metavar="NAME",
+        help="the MLflow experiment of the versions' runs (default: tunelab-registry/NAME)",
+    )
+    return flags
+
+
 def add_parser(sub) -> None:
     fmt = argparse.RawDescriptionHelpFormatter
     r = sub.add_parser(
@@ -53,9 +82,10 @@ def add_parser(sub) -> None:
     )
     actions = r.add_subparsers(dest="registry_command", metavar="ACTION", required=True)
     common = [_common()]
+    mirrored = [*common, _mirror_flags()]
 
     a = actions.add_parser(
-        "add", parents=common, help="register a run or export folder as the next version"
+        "add", parents=mirrored, help="register a run or export folder as the next version"
     )
     a.add_argument("name", metavar="NAME", help="the model name (letters, digits, . _ -)")
     a.add_argument("path", metavar="RUN_OR_EXPORT", help="a run folder or an export folder")
@@ -80,23 +110,30 @@ def add_parser(sub) -> None:
         help="a version number or an alias (default: the champion, else the newest)",
     )
 
-    p = actions.add_parser("promote", parents=common, help="point an alias at a version")
+    p = actions.add_parser("promote", parents=mirrored, help="point an alias at a version")
     p.add_argument("name", metavar="NAME")
     p.add_argument("which", metavar="VERSION", help="a version number, or an alias (challenger)")
     p.add_argument("--alias", default="champion", help="the alias to move (default: champion)")
 
     rb = actions.add_parser(
-        "rollback", parents=common, help="point an alias back at its previous version"
+        "rollback", parents=mirrored, help="point an alias back at its previous version"
     )
     rb.add_argument("name", metavar="NAME")
     rb.add_argument(
         "--alias", default="champion", help="the alias to move back (default: champion)"
     )
 
-    t = actions.add_parser("tag", parents=common, help="set a tag on a version")
+    t = actions.add_parser("tag", parents=mirrored, help="set a tag on a version")
     t.add_argument("name", metavar="NAME")
     t.add_argument("which", metavar="VERSION", help="a version number or an alias")
     t.add_argument("tag", metavar="KEY=VALUE")
+
+    m = actions.add_parser(
+        "mirror",
+        parents=mirrored,
+        help="copy every version and alias of a model to MLflow (repairs a failed mirror)",
+    )
+    m.add_argument("name", metavar="NAME")
 
 
 def _key_value(text: str) -> tuple[str, str]:
@@ -122,6 +159,16 @@ def _check(args) -> None:
         from tunelab.store.lineage import check_folder
 
         check_folder(args.path)  # a bad path: one line, and no database file is created
+    if args.registry_command in MIRRORED:  # --mlflow: the URI, and mlflow installed
+        from tunelab.store import mlflow_mirror
+
+        uri = mlflow_mirror.mlflow_uri(args.mlflow)
+        if uri is None and args.registry_command == "mirror":
+            from tunelab.errors import ConfigError
+
+            raise ConfigError("--mlflow", "give the MLflow tracking URI (or set TUNELAB_MLFLOW)")
+        if uri is not None:
+            mlflow_mirror.check_uri(uri)  # before anything is written
 
 
 def _run(engine, args):
@@ -146,18 +193,55 @@ def _run(engine, args):
     if action == "rollback":
         moved = registry.rollback(engine, name, alias=args.alias)
         return moved, show.moved(moved, "rollback")
+    if action == "mirror":
+        report = _mirror(engine, args, None)
+        return report, show.mirrored(report)
     key, value = _key_value(args.tag)
     v = registry.tag(engine, name, args.which, key, value)
     return v, show.tagged(v, key)
 
 
+def _mirror(engine, args, versions: list[int] | None) -> dict:
+    from tunelab.store import mlflow_mirror
+
+    uri = mlflow_mirror.mlflow_uri(args.mlflow)
+    return mlflow_mirror.mirror(
+        engine, uri, args.name, versions=versions, experiment=args.mlflow_experiment
+    )
+
+
+def _mirror_after(engine, args, result: dict, text: str):
+    """Copy what the action changed to MLflow, when asked. (result, text, the one-line
+    failure or None): a failed mirror leaves the database change in place."""
+    from tunelab.cli import registry_format as show
+    from tunelab.store import mlflow_mirror
+
+    if args.registry_command not in CHANGES:  # list and show have no --mlflow
+        return result, text, None
+    uri = mlflow_mirror.mlflow_uri(args.mlflow)
+    if uri is None:
+        return result, text, None
+    try:
+        report = _mirror(engine, args, [result["version"]])
+    except mlflow_mirror.MirrorError as exc:
+        again = mlflow_mirror.resync_command(args.name, uri, args.db)
+        failure = (
+            f"{args.name}: done in the registry database, but not mirrored: {exc}. "
+            f"Re-sync with: {again}"
+        )
+        return {**result, "mlflow": {"error": str(exc), "resync": again}}, text, failure
+    return {**result, "mlflow": report}, f"{text}\n{show.mirrored(report)}", None
+
+
 def main(args) -> int:
     from tunelab.store.db import database_url, open_db
+    from tunelab.store.mlflow_mirror import MirrorError
 
     _check(args)
     engine = open_db(database_url(args.db))  # StoreError: one line naming the database
     try:
         result, text = _run(engine, args)
+        result, text, failure = _mirror_after(engine, args, result, text)
     finally:
         engine.dispose()
     if args.json:
@@ -165,4 +249,7 @@ def main(args) -> int:
     else:
         print(text)
     sys.stdout.flush()
+    if failure is not None:
+        print(f"error: {failure}", file=sys.stderr)
+        return MirrorError.exit_code
     return 0

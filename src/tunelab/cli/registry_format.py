@@ -164,3 +164,19 @@ def moved(m: dict[str, Any], action: str) -> str:
 
 def tagged(v: dict[str, Any], key: str) -> str:
     return f"{v['name']} version {v['version']}: {key}={v['tags'][key]}"
+
+
+def mirrored(report: dict[str, Any]) -> str:
+    """`sst2: mirrored to MLflow URI (experiment ...): version 2 = MLflow version 2 (new);
+    champion -> 2`."""
+    created = set(report["created"])
+    versions = ", ".join(
+        f"version {n} = MLflow version {m}{' (new)' if n in created else ''}"
+        for n, m in sorted(report["versions"].items())
+    )
+    aliases = ", ".join(f"{a} -> {d['version']}" for a, d in sorted(report["aliases"].items()))
+    return (
+        f"{report['name']}: mirrored to MLflow {report['uri']} (experiment "
+        f"{report['experiment']}): {versions or 'no versions'}"
+        + (f"; {aliases}" if aliases else "")
+    )
