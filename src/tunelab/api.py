@@ -30,9 +30,12 @@ def train(
     *,
     overwrite: bool = False,
     resume: bool = False,
+    preflight: bool = True,
 ) -> dict[str, Any]:
     """Fine-tune as the config says; return the results (also written to results.json).
-    With `train.folds: k`, k-fold cross-validation: returns what folds.json holds."""
+    With `train.folds: k`, k-fold cross-validation: returns what folds.json holds.
+    `preflight`: estimate the run's peak memory first and refuse one that will not fit
+    (runs/plan.py); False runs it anyway."""
     from tunelab.runs.train import run_training
 
     cfg = _as_config(config, overrides)
@@ -40,7 +43,7 @@ def train(
         from tunelab.runs.kfold import run_kfold
 
         return run_kfold(cfg, overwrite=overwrite, resume=resume)
-    return run_training(cfg, overwrite=overwrite, resume=resume)
+    return run_training(cfg, overwrite=overwrite, resume=resume, preflight=preflight)
 
 
 def tune(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import sys
 
 EXAMPLES = """examples:
   tunelab plan examples/sst2.yaml
@@ -40,11 +42,14 @@ def main(args) -> int:
     from tunelab.runs.plan import make_plan
 
     cfg = load_config(args.config, args.overrides)
-    plan, ctx = make_plan(cfg, args.device)
-    if args.measure:
-        from tunelab.runs.plan_measure import measure
+    # --json: stdout is the JSON alone; the defaults chosen on the way go to stderr
+    quiet = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
+    with quiet:
+        plan, ctx = make_plan(cfg, args.device)
+        if args.measure:
+            from tunelab.runs.plan_measure import measure
 
-        plan["measured"] = measure(ctx, plan)
+            plan["measured"] = measure(ctx, plan)
     print(json.dumps(plan, indent=2) if args.json else format_plan(plan))
     return 0
 

@@ -74,6 +74,7 @@ class RunResult(BaseModel):
     tasks: dict[str, Any] | None = None  # multitask: name -> {task, metric, validation, test}
     distill: dict[str, Any] | None = None  # distill: teacher vs student
     forgetting: dict[str, Any] | None = None  # continual: before, after, drop
+    plan: dict[str, Any] | None = None  # preflight: estimated vs measured peak memory (MiB)
 
     @property
     def last_split(self) -> str:

@@ -176,6 +176,39 @@ def preflight(cfg: RunConfig) -> dict:
     return plan
 
 
+def run_preflight(cfg: RunConfig) -> dict | None:
+    """Train's preflight: the plan (printed in one line), PlanRefused when it will not fit,
+    None (with a warning) when the planner cannot estimate this run."""
+    try:
+        plan = preflight(cfg)
+    except PlanRefused:
+        raise
+    except Exception as exc:  # the planner must never be why a run that would work fails
+        print(f"preflight: no estimate ({type(exc).__name__}: {str(exc).splitlines()[0]})")
+        return None
+    e = plan["estimate"]
+    print(
+        f"preflight: peak about {e['peak_mib']:,.0f} MiB of {plan['device']['memory_mib']:,.0f}"
+        f" ({plan['device']['kind']}), about {e['epoch_s']:,.0f}s an epoch"
+    )
+    return plan
+
+
+def plan_record(plan: dict, measured_mib: float | None) -> dict:
+    """What results.json keeps of the preflight: the estimate beside the measured peak."""
+    e = plan["estimate"]
+    out = {
+        "device": plan["device"],
+        "estimate_peak_mib": e["peak_mib"],
+        "estimate_epoch_s": e["epoch_s"],
+        "estimate": e,
+        "measured_peak_mib": measured_mib,
+    }
+    if measured_mib:
+        out["peak_error"] = round(e["peak_mib"] / measured_mib - 1, 4)
+    return out
+
+
 def refusal_message(plan: dict) -> str:
     e, d = plan["estimate"], plan["device"]
     lines = [

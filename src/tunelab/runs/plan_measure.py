@@ -57,6 +57,36 @@ class PeakRSS:
             self.peak = max(self.peak, high)
 
 
+class PeakMemory:
+    """A run's peak memory above where it started: CUDA's allocator peak on a GPU, the RSS
+    (sampled every 10 ms, and ru_maxrss) on CPU. `start()`, then `stop()`, then `.mib`."""
+
+    def __init__(self) -> None:
+        self.mib: float | None = None
+
+    def start(self) -> PeakMemory:
+        import torch
+
+        self.cuda = torch.cuda.is_available()
+        if self.cuda:
+            torch.cuda.reset_peak_memory_stats()
+            self.base = torch.cuda.memory_allocated()
+        else:
+            self.rss = PeakRSS(every=0.01).__enter__()
+        return self
+
+    def stop(self) -> float:
+        import torch
+
+        if self.cuda:
+            peak = torch.cuda.max_memory_allocated() - self.base
+            self.mib = round(peak / MIB + CUDA_RUNTIME_MIB, 1)
+        else:
+            self.rss.__exit__(None, None, None)
+            self.mib = round((self.rss.peak - self.rss.start) / MIB, 1)
+        return self.mib
+
+
 def _peak_index(lengths: np.ndarray, rows: int) -> np.ndarray:
     """The `rows` longest rows: the micro-batch the estimate's peak is for."""
     return np.argsort(-lengths, kind="stable")[:rows]

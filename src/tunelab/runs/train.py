@@ -24,6 +24,8 @@ from tunelab.models.loading import count_parameters, load_config, load_options, 
 from tunelab.models.sources import resolve_model
 from tunelab.runs.continual import continual_setup
 from tunelab.runs.outputs import build_result, run_info, run_timing
+from tunelab.runs.plan import plan_record, run_preflight
+from tunelab.runs.plan_measure import PeakMemory
 from tunelab.runs.settings import choose_max_length, choose_settings, prepared
 from tunelab.tasks import get_task
 from tunelab.training.loggers import read_metrics
@@ -39,9 +41,12 @@ def run_training(
     overwrite: bool = False,
     resume: bool = False,
     on_eval: Callable[[int, dict], None] | None = None,
+    preflight: bool = False,
 ) -> dict[str, Any]:
     """Train, evaluate and save one run. `on_eval(step, scores)` is called after every
-    validation (hyperparameter search reports and prunes through it)."""
+    validation (hyperparameter search reports and prunes through it). `preflight`: plan the
+    run first (runs/plan.py) and refuse it when it will not fit; results.json then holds
+    the estimated peak beside the measured one."""
     check_trackers(cfg.train)  # mlflow/wandb configured but not installed: before any work
     if cfg.procedure.name == "multitask":  # several tasks, a shared encoder: its own wiring
         from tunelab.runs.multitask import run_multitask
@@ -55,6 +60,7 @@ def run_training(
     task = get_task(cfg.task)
     method = get_method(cfg.method.name)
     fit.check(cfg.method, cfg.task)  # e.g. qlora without a GPU: refuse before any work
+    plan = run_preflight(cfg) if preflight else None  # PlanRefused: before any weights load
     data_cfg = prepared(cfg)  # the config as the data is read: prepared splits if asked
     data = task.load_data(data_cfg)  # every data error surfaces here, before any weights load
     data, forgetting = continual_setup(cfg, task, data)  # replay rows in train; old validation
@@ -89,6 +95,7 @@ def run_training(
             )
 
         set_seed(cfg.train.seed)
+        peak = PeakMemory().start()  # what loading and training add (a daemon sampler)
         if getattr(cfg.procedure, "student_layers", None):  # distill: the teacher's first k layers
             from tunelab.training.procedures.distill_models import load_student
 
@@ -142,6 +149,7 @@ def run_training(
             model, feats["train"], cfg.train, settings, run_dir, task.loss, evaluate, resume=resume
         )
 
+        peak.stop()
         results: dict[str, Any] = {}
         t0 = time.perf_counter()
         for name in ("validation", "test"):
@@ -239,6 +247,7 @@ def run_training(
             baselines=baselines,
             distill=distill,
             forgetting=None if forgetting is None else forgetting.finish(model),
+            plan=None if plan is None else plan_record(plan, peak.mib),
         )
         written = write_run_result(run_dir, result)
         trackers.finish(written)

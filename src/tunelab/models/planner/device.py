@@ -65,7 +65,11 @@ def detect_device() -> Device:
 
 
 def parse_device(text: str | None) -> Device:
-    """`cuda:80GB`, `cuda:24GiB`, `cpu:16GB`, `cpu` or `cuda` (detected); None: detected."""
+    """`cuda:80GB`, `cuda:24GiB`, `cpu:16GB`, `cpu` or `cuda` (detected); None:
+    `$TUNELAB_PLAN_DEVICE` when set (train's preflight plans for it too), else detected."""
+    import os
+
+    text = text or os.environ.get("TUNELAB_PLAN_DEVICE") or None
     if text is None:
         return detect_device()
     m = re.fullmatch(r"(cpu|cuda)(?::(\d+(?:\.\d+)?)\s*(gb|gib|g|mb|mib)?)?", text.strip().lower())
