@@ -201,24 +201,9 @@ def _cmd_eval(args) -> int:
 
 
 def _cmd_models(args) -> int:
-    from tunelab.models.catalog import list_models
+    from tunelab.cli import models as cli_models
 
-    rows = list_models()
-    if args.json:
-        print(json.dumps(rows, indent=2))
-        return 0
-    print(f"{'name':24s} {'kind':10s} {'params':>8s} {'disk':>9s}  source")
-    for r in rows:
-        params = f"{r['params'] / 1e6:.1f}M" if r["params"] else "-"
-        disk = f"{r['disk_mb']:.0f} MB" if r["disk_mb"] else "-"
-        state = "" if r["installed"] else "  (not installed)"
-        print(f"{r['name']:24s} {r['kind']:10s} {params:>8s} {disk:>9s}  {r['source']}{state}")
-        if r.get("note"):
-            print(f"{'':24s} {r['note']}")
-    print(
-        "\nAlso loadable: a local Hugging Face model folder, a .gguf file, or a hub id where the hub is reachable."
-    )
-    return 0
+    return cli_models.main(args)
 
 
 def _generation(args):

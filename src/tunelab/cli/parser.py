@@ -76,7 +76,8 @@ The config's search: section says what to search (keys are dotted config paths):
 Writes OUTPUT/trial-NNN/ (one run each), search.json, best_config.yaml, search.png.""",
     "models": """examples:
   tunelab models
-  tunelab models --json""",
+  tunelab models --task classification --fits
+  tunelab models --task causal-lm --path ./my-model --json""",
 }
 
 
@@ -299,11 +300,14 @@ def _chat(sub, fmt) -> None:
 def _models(sub, fmt) -> None:
     m = sub.add_parser(
         "models",
-        help="the models tunelab can load here",
+        help="the models to pick from: tasks, size, license, loadable here, ranked",
         epilog=EXAMPLES["models"],
         formatter_class=fmt,
     )
     m.add_argument("--json", action="store_true")
+    m.add_argument("--task", help="only models that fit this task (classification, causal-lm, ...)")
+    m.add_argument("--fits", action="store_true", help="only models loadable here that fit memory")
+    m.add_argument("--path", action="append", help="also a local HF folder or .gguf (repeatable)")
 
 
 def _generation_flags(p: argparse.ArgumentParser) -> None:
