@@ -20,7 +20,7 @@ def main(args) -> int:
         f"{'name':38s} {'family':15s} {'params':>8s} {'context':>8s} {'license':11s} source    here"
     )
     for r in rows:
-        params = f"{r['params'] / 1e6:.0f}M" if r["params"] else "-"
+        params = f"{r['params'] / 1e6:.1f}M" if r["params"] else "-"
         here = "yes" if r["loadable"] else "no"
         if r["fits_memory"] is False:
             here += " (too big to train here)"
