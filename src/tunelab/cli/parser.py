@@ -11,9 +11,9 @@ from tunelab.cli import feedback as cli_feedback
 from tunelab.cli import monitor as cli_monitor
 from tunelab.cli import plan as cli_plan
 from tunelab.cli import registry as cli_registry
-from tunelab.cli import shadow as cli_shadow
 from tunelab.cli import retrain as cli_retrain
 from tunelab.cli import serve as cli_serve
+from tunelab.cli import shadow as cli_shadow
 from tunelab.config.keys import format_keys
 
 EXAMPLES = {
