@@ -31,13 +31,28 @@ def train(
     overwrite: bool = False,
     resume: bool = False,
     preflight: bool = True,
+    time_budget: str | float | None = None,
 ) -> dict[str, Any]:
     """Fine-tune as the config says; return the results (also written to results.json).
     With `train.folds: k`, k-fold cross-validation: returns what folds.json holds.
     `preflight`: estimate the run's peak memory first and refuse one that will not fit
-    (runs/plan.py); False runs it anyway."""
+    (runs/plan.py); False runs it anyway.
+    `time_budget` (seconds, or "90s", "10m", "1h"): search method, lr and epochs with Optuna
+    (or the config's own `search:` space) within that wall-clock time and make the best
+    trial on validation the run in `output:`, with search.json beside it
+    (runs/time_budget.py)."""
     from tunelab.runs.train import run_training
 
+    if time_budget is not None:
+        from tunelab.runs.time_budget import parse_duration, run_time_budget
+
+        seconds = parse_duration(time_budget)  # a bad value fails before the config loads
+        if resume:
+            from tunelab.errors import ConfigError
+
+            raise ConfigError("--resume", "cannot be combined with --time-budget")
+        cfg = _as_config(config, overrides)
+        return run_time_budget(cfg, seconds, overwrite=overwrite, preflight=preflight)
     cfg = _as_config(config, overrides)
     if cfg.train.folds is not None:
         from tunelab.runs.kfold import run_kfold

@@ -19,10 +19,16 @@ def _cmd_train(args) -> int:
         overwrite=args.overwrite,
         resume=args.resume,
         preflight=not args.no_preflight,
+        time_budget=args.time_budget,
     )
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
+    if results.get("search"):  # --time-budget: the trials, then the best one as a run
+        from tunelab.runs.search_report import format_search_table
+
+        search = json.loads(Path(results["search"]["file"]).read_text(encoding="utf-8"))
+        print("\n" + format_search_table(search) + "\n")
     if "per_fold" in results:  # train.folds: k-fold cross-validation
         from tunelab.runs.kfold import format_folds_table
 
@@ -69,6 +75,8 @@ def _cmd_train(args) -> int:
         f"\ntrained {run.steps} steps in {t.train_seconds:.0f}s ({rate:.{0 if rate >= 10 else 2}f} samples/s)"
     )
     print(f"model:  {out / 'model'}\nreport: {out / 'report.html'}")
+    if results.get("search"):
+        print(f"search: {results['search']['file']}")
     return 0
 
 

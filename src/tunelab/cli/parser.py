@@ -25,6 +25,7 @@ EXAMPLES = {
   tunelab train examples/sst2.yaml method.name=dora   # full freeze lora dora qlora ia3 adapter prefix prompt
   tunelab train examples/distill_sst2.yaml           # procedure: distill | multitask | adversarial | continual
   tunelab train examples/sst2.yaml --no-preflight    # train even if `tunelab plan` says it won't fit
+  tunelab train examples/sst2.yaml --time-budget 10m   # best of method/lr/epochs found in 10 min (600, 90s, 1h)
 
 Overrides are dotted config keys: data.max_length=64 train.lr=1e-4 method.r=8.
 Config keys (docs/config.md says what each does):
@@ -140,6 +141,13 @@ def _train(sub, fmt) -> None:
         "--no-preflight",
         action="store_true",
         help="train even when the memory estimate says the run will not fit (tunelab plan)",
+    )
+    t.add_argument(
+        "--time-budget",
+        metavar="DURATION",
+        help="search method, lr and epochs (Optuna, pruned) within this wall-clock time (600, "
+        "90s, 10m, 1h) and keep the best on validation as the run; a config with search: is "
+        "searched over its own space",
     )
 
 
