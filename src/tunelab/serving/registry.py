@@ -47,6 +47,8 @@ class ServedModel:
     created: int = field(default_factory=lambda: int(time.time()))
     reference: str | None = None  # the model registry reference it came from (champion@sst2)
     version: int | None = None  # the registered version it is (None: not from the registry)
+    # folder_version of `path`, taken at load (a stat walk: kept off the event loop)
+    fingerprint: str | None = None
 
     @property
     def spec(self) -> Task:
@@ -277,6 +279,13 @@ class Registry:
             served.version = self.targets[served.name].version
 
     def _load_one(self, name: str, ref: str) -> ServedModel:
+        from tunelab.serving.prediction_log import model_version
+
+        served = self._load_weights(name, ref)
+        served.fingerprint = model_version(ref)
+        return served
+
+    def _load_weights(self, name: str, ref: str) -> ServedModel:
         task = _task_of(ref)
         if get_task(task).serve_kind not in SERVE_KINDS:
             raise ModelSourceError(

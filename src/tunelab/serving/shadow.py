@@ -59,7 +59,6 @@ class Shadows:
         self.metrics, self.timeout_s = metrics, timeout_s
         self.writer = PredictionLog(url, table=shadow_predictions)
         self._tasks: set[asyncio.Task] = set()
-        self._versions: dict[str, str] = {}
 
     def start(self) -> None:
         self.writer.start()  # StoreError when the database cannot be reached
@@ -101,15 +100,12 @@ class Shadows:
         from tunelab.serving.prediction_log import (
             confidence_of,
             label_of,
-            model_version,
             split_internal,
         )
 
         if results is not None:
             split_internal(results)  # the embedding and token counts are the log's, not ours
-        version = self._versions.get(shadow.path)
-        if version is None:
-            version = self._versions[shadow.path] = model_version(shadow.path)
+        version = shadow.fingerprint  # taken when the shadow loaded: no disk walk here
         now, kind, rows, agreed = time.time(), shadow.kind, [], 0
         for i, prediction_id in enumerate(ids):
             out = results[i] if results is not None else None
