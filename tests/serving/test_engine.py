@@ -161,6 +161,9 @@ def test_choose_tokens_greedy_top_k_top_p_and_penalties():
         1,
         0,
     ]
+    # the smallest positive top_p the API accepts (5e-324 is 0.0 in float32) still keeps one
+    tiny = Sampling(temperature=1, top_p=5e-324, presence_penalty=1.08, seed=0)
+    assert choose_tokens(logits, [tiny, tiny], [[2], [3]]) == [1, 0]
     # a frequency penalty of 2 on token 0 (seen once) hands row 2 to token 3
     assert choose_tokens(logits[1:], [Sampling(frequency_penalty=2)], [[0]]) == [3]
     draws = {

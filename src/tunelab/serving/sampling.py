@@ -60,6 +60,7 @@ def choose_tokens(
             sorted_p, order = torch.sort(probs, descending=True)
             # drop a token when the tokens before it already reach top_p (keeps at least one)
             drop = (torch.cumsum(sorted_p, dim=-1) - sorted_p) >= s.top_p
+            drop[0] = False  # a top_p below float32's smallest (5e-324) compares as 0.0
             probs[order[drop]] = 0.0
             probs = probs / probs.sum()
         if s.generator is None:
