@@ -28,6 +28,7 @@ from tunelab.models.planner.speed import machine_speed
 from tunelab.models.sources import resolve_model
 from tunelab.runs.settings import choose_max_length, prepared
 from tunelab.tasks import get_task
+from tunelab.training.cpu_precision import cpu_precision
 
 
 class PlanRefused(TunelabError):
@@ -53,8 +54,8 @@ class PlanContext:
 def resolved_precision(precision: str, device: Device) -> str:
     if precision != "auto":
         return precision
-    if device.kind != "cuda":
-        return "fp32"
+    if device.kind != "cuda":  # this CPU: the training loop's own verdict; a planned one: fp32
+        return "bf16" if not device.planned and cpu_precision().bf16 else "fp32"
     if device.planned:
         return "bf16"
     import torch

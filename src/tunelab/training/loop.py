@@ -22,6 +22,7 @@ from tunelab.config.schema import TrainConfig
 from tunelab.data.batching import Features, batch_order, collate
 from tunelab.errors import Interrupted, TunelabError
 from tunelab.training import checkpoint as ckpt
+from tunelab.training.cpu_precision import cpu_precision
 from tunelab.training.interrupt import GracefulInterrupt
 from tunelab.training.loggers import MetricsLogger, RecordSink
 from tunelab.training.optim import build_optimizer, build_scheduler
@@ -64,11 +65,31 @@ class LoopResult:
         return self.train_tokens / self.train_seconds if self.train_seconds > 0 else 0.0
 
 
+def _accelerator(cls, mixed: str):
+    """A fresh Accelerator for this loop. AcceleratorState is a process-wide singleton that
+    refuses another mixed_precision once set, so a second run in the same process (a search
+    trial, a notebook) at another precision drops the stale state first; the process group
+    (PartialState) is kept."""
+    from accelerate.state import AcceleratorState
+
+    state = AcceleratorState._shared_state
+    if state and state.get("_mixed_precision") not in (None, mixed):
+        AcceleratorState._reset_state(reset_partial_state=False)
+    return cls(mixed_precision=mixed, cpu=not torch.cuda.is_available())
+
+
 def _precision(cfg: TrainConfig) -> str:
+    """Accelerate's mixed_precision for the run. `auto` on CPU: bf16 autocast (fp32 master
+    weights and optimizer state) where this CPU measured it faster (cpu_precision), printed."""
     cuda = torch.cuda.is_available()
     if cfg.precision == "auto":
         if cuda:
             return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        verdict = cpu_precision()
+        if verdict.bf16:
+            print(f"default train.precision = bf16  (auto: bf16 autocast, {verdict.why})")
+            return "bf16"
+        print(f"default train.precision = fp32  (auto: {verdict.why})")
         return "no"
     if cfg.precision == "fp16" and not cuda:
         raise TunelabError(
@@ -97,7 +118,7 @@ def train_loop(
     from accelerate import Accelerator
     from tqdm.auto import tqdm
 
-    accelerator = Accelerator(mixed_precision=_precision(cfg), cpu=not torch.cuda.is_available())
+    accelerator = _accelerator(Accelerator, _precision(cfg))
     micro_per_epoch = math.ceil(len(train) / cfg.batch_size)
     steps_per_epoch = math.ceil(micro_per_epoch / cfg.grad_accum)
     total_steps = cfg.max_steps or max(1, math.ceil(settings.epochs * steps_per_epoch))

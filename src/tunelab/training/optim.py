@@ -21,7 +21,23 @@ def build_optimizer(model, cfg: TrainConfig, lr: float) -> torch.optim.Optimizer
         {"params": decay, "weight_decay": cfg.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr)
+    params = decay + no_decay
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, **_kernel(params))
+
+
+def _kernel(params: list[torch.Tensor]) -> dict:
+    """`fused=True` on a CPU run whose trainable parameters are all plain floating tensors on
+    the CPU: the fused kernel steps AdamW 3.5-7x faster there than torch's CPU default, a
+    per-tensor loop (bench/results/cpu_kernels.md). On a GPU, torch's default (foreach) stays."""
+    if torch.cuda.is_available():
+        return {}
+    fusable = all(
+        type(p) in (torch.Tensor, torch.nn.Parameter)
+        and p.device.type == "cpu"
+        and p.dtype in (torch.float32, torch.float64, torch.bfloat16, torch.float16)
+        for p in params
+    )
+    return {"fused": True} if fusable else {}
 
 
 def build_scheduler(optimizer, cfg: TrainConfig, total_steps: int):
