@@ -49,7 +49,7 @@ demo: install
 	$(VENV)/bin/tunelab train examples/sst2.yaml --overwrite
 
 test: install
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=25 tests   # the slowest 25 at the end: keep the suite under 30 min
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench
