@@ -80,6 +80,25 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def matmul_roofline(threads: int | None, size: int = 1024, reps: int = 10) -> dict:
+    """This CPU's fp32 matmul rate (best of `reps` square `size` matmuls) at `threads` torch
+    threads: the roofline a benchmark's MFU is measured against."""
+    import torch
+
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b  # oneDNN picks its kernel on the first call
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    torch.set_num_threads(before)
+    return {"size": size, "threads": threads or before, "gflops": 2 * size**3 / best / 1e9}
+
+
 def machine_info(packages: tuple[str, ...]) -> dict:
     cpu = "unknown CPU"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
